@@ -1,0 +1,57 @@
+# Tabula: one entry point for set-up, build, tests, demo and benchmarks.
+# Everything here runs as root on a Debian 12 host (libvirt, netns, nftables).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+BUILD ?= $(CURDIR)/build
+export TABULA_BUILD := $(BUILD)
+
+.PHONY: setup host-packages build lint typecheck test test-unit test-integration demo bench daemons daemons-down golden clean
+
+## setup: install what is missing (apt packages, npm packages, the test golden image); fast when all is there
+setup: host-packages node_modules/.installed golden build
+
+host-packages:
+	@bash ci/setup-host.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+golden:
+	@bash image/test-golden/build.sh
+
+build: node_modules/.installed
+	npx tsc -p supervisor/tsconfig.json
+
+daemons:
+	@bash ci/daemons.sh up
+
+daemons-down:
+	@bash ci/daemons.sh down
+
+typecheck: node_modules/.installed
+	npx tsc -p supervisor/test/tsconfig.json --noEmit
+
+lint: node_modules/.installed typecheck
+	npx eslint supervisor
+
+## test: unit + integration tiers against the real daemons
+test: setup lint daemons
+	@bash ci/run-tests.sh unit integration
+
+test-unit: node_modules/.installed
+	@bash ci/run-tests.sh unit
+
+test-integration: setup daemons
+	@bash ci/run-tests.sh integration
+
+## demo: a pool of 2 on the test golden image, until Ctrl-C
+demo: setup daemons
+	@bash ci/demo.sh
+
+## bench: clone-to-clean and recycle times, supervisor memory
+bench: setup daemons
+	@node supervisor/dist/bench/pool-bench.js
+
+clean:
+	rm -rf supervisor/dist $(BUILD)

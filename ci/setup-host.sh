@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need on the host.
+# Idempotent; when everything is present it only asks dpkg and returns.
+set -euo pipefail
+
+PACKAGES=(
+  qemu-system-x86
+  qemu-utils
+  libvirt-daemon-system
+  libvirt-clients
+  libvirt-dbus
+  dbus
+  busybox-static
+  cpio
+  zstd
+  xz-utils
+  libsystemd-dev
+  nftables
+  conntrack
+  iproute2
+  python3
+)
+
+if [[ $EUID -ne 0 ]]; then
+  echo "setup-host: must run as root" >&2
+  exit 1
+fi
+
+# One dpkg-query for all packages keeps the already-installed case well under a second.
+# Unknown packages make dpkg-query exit non-zero; they simply count as missing.
+declare -A installed=()
+while read -r name status; do
+  [[ $status == "install ok installed" ]] && installed[$name]=1
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  [[ -n ${installed[$p]:-} ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup-host: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup-host: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
+echo "setup-host: done"

@@ -1,0 +1,63 @@
+// Lint for the supervisor. The part that matters most is the layering of
+// supervisor/src (see docs/architecture.md): imports point one way only.
+import tseslint from 'typescript-eslint';
+
+const LAYERS = ['domain', 'render', 'ports', 'config', 'app', 'api', 'adapters', 'cli', 'bench'];
+
+/** What each folder may import from the others (always itself). */
+const ALLOWED = {
+  domain: [],
+  render: ['domain'],
+  ports: ['domain'],
+  config: ['domain'],
+  app: ['domain', 'render', 'ports', 'config'],
+  api: ['domain', 'app', 'ports'],
+  adapters: ['domain', 'render', 'ports'],
+  cli: ['domain', 'api', 'adapters'],
+  bench: ['domain', 'api', 'adapters', 'cli'],
+};
+
+/** Packages that do I/O, or talk to the bus, stay at the edges. */
+const IO_PACKAGES = ['node:*', 'dbus-next', 'sd-notify'];
+const IO_ALLOWED = new Set(['adapters', 'cli', 'bench']);
+
+function layerRules(layer) {
+  const forbidden = LAYERS.filter((l) => l !== layer && !ALLOWED[layer].includes(l));
+  const patterns = [
+    { group: forbidden.map((l) => `**/${l}/**`), message: `${layer}/ may import only from: ${[layer, ...ALLOWED[layer]].join(', ')}.` },
+    { group: ['**/main.js'], message: 'Only the entry point wires the program together.' },
+  ];
+  if (!IO_ALLOWED.has(layer)) {
+    patterns.push({ group: IO_PACKAGES, message: `${layer}/ does no I/O of its own: go through a port (adapters/ implement them).` });
+  }
+  return {
+    files: [`supervisor/src/${layer}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns }] },
+  };
+}
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', 'node_modules/**', 'build/**', '.tap/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+    },
+  },
+  ...LAYERS.map(layerRules),
+  {
+    // api/dbus is the one part of api/ that speaks D-Bus.
+    files: ['supervisor/src/api/dbus/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/adapters/**', '**/render/**', '**/config/**', '**/cli/**', '**/bench/**'], message: 'api/ may import only from: api, domain, app, ports.' },
+            { group: ['node:*', 'sd-notify'], message: 'api/ does no I/O of its own.' },
+          ],
+        },
+      ],
+    },
+  },
+);

@@ -1,0 +1,165 @@
+import type dbus from 'dbus-next';
+import { TabulaError, type ErrorCode } from '../domain/errors.js';
+import type { DomainSnapshot, VmRecord } from '../domain/vm.js';
+import { parseDomainXml } from '../render/parse-domain.js';
+import { METADATA_NS, METADATA_PREFIX, renderVmRecord } from '../render/vm-metadata.js';
+import type { Disposable } from '../ports/disposable.js';
+import type { DomainEventHint, Libvirt } from '../ports/libvirt.js';
+import { addMatch, call, type Bus } from './dbus/call.js';
+
+const DEST = 'org.libvirt';
+const CONNECT_IFACE = 'org.libvirt.Connect';
+const DOMAIN_IFACE = 'org.libvirt.Domain';
+
+// libvirt flag values (libvirt-domain.h).
+const AFFECT_LIVE = 1;
+const AFFECT_CONFIG = 2;
+const METADATA_ELEMENT = 2;
+const UNDEFINE_NVRAM = 4;
+
+const DOMAIN_EVENTS = ['defined', 'undefined', 'started', 'suspended', 'resumed', 'stopped', 'shutdown', 'pmsuspended', 'crashed'];
+
+export interface LibvirtDbusOptions {
+  /** The connection's object path: /org/libvirt/QEMU for qemu:///system, /org/libvirt/Test for the test driver. */
+  readonly connectPath?: string;
+  readonly timeoutMs?: number;
+  /** Starting a guest can take a while on a loaded host. */
+  readonly slowTimeoutMs?: number;
+}
+
+/** libvirt through libvirt-dbus on the system bus. */
+export class LibvirtDbus implements Libvirt {
+  readonly #bus: Bus;
+  readonly #path: string;
+  readonly #timeout: number;
+  readonly #slowTimeout: number;
+  readonly #listeners = new Set<(hint: DomainEventHint) => void>();
+  #matched = false;
+
+  constructor(bus: Bus, options: LibvirtDbusOptions = {}) {
+    this.#bus = bus;
+    this.#path = options.connectPath ?? '/org/libvirt/QEMU';
+    this.#timeout = options.timeoutMs ?? 15_000;
+    this.#slowTimeout = options.slowTimeoutMs ?? 60_000;
+    this.#bus.on('message', (msg: dbus.Message) => this.#dispatch(msg));
+  }
+
+  async listDomains(): Promise<DomainSnapshot[]> {
+    const [paths] = (await this.#connect('ListDomains', 'u', [0])) as [string[]];
+    const xmls = await Promise.all(
+      paths.map((p) =>
+        this.#domainCall(p, 'GetXMLDesc', 'u', [0]).then(
+          ([xml]) => xml as string,
+          // A domain undefined between the list and the read is simply gone.
+          (e: TabulaError) => (e.code === 'not-found' ? undefined : Promise.reject(e)),
+        ),
+      ),
+    );
+    return xmls.filter((x): x is string => x !== undefined).map(parseDomainXml);
+  }
+
+  async defineDomain(xml: string): Promise<void> {
+    await this.#connect('DomainDefineXML', 's', [xml]);
+  }
+
+  async startDomain(name: string): Promise<void> {
+    await this.#domainCall(await this.#lookup(name), 'Create', 'u', [0], this.#slowTimeout);
+  }
+
+  async destroyDomain(name: string): Promise<void> {
+    const path = await this.#lookupOptional(name);
+    if (path === undefined) return;
+    try {
+      await this.#domainCall(path, 'Destroy', 'u', [0], this.#slowTimeout);
+    } catch (e) {
+      if (!(e instanceof TabulaError && e.code === 'invalid-argument' && /not running/i.test(e.message))) throw e;
+    }
+  }
+
+  async undefineDomain(name: string): Promise<void> {
+    const path = await this.#lookupOptional(name);
+    if (path === undefined) return;
+    await this.#domainCall(path, 'Undefine', 'u', [UNDEFINE_NVRAM]);
+  }
+
+  async setVmRecord(name: string, record: VmRecord): Promise<void> {
+    const path = await this.#lookup(name);
+    const [xml] = (await this.#domainCall(path, 'GetXMLDesc', 'u', [0])) as [string];
+    const flags = parseDomainXml(xml).active ? AFFECT_LIVE | AFFECT_CONFIG : AFFECT_CONFIG;
+    await this.#domainCall(path, 'SetMetadata', 'isssu', [
+      METADATA_ELEMENT,
+      renderVmRecord(record, false),
+      METADATA_PREFIX,
+      METADATA_NS,
+      flags,
+    ]);
+  }
+
+  onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable {
+    this.#listeners.add(listener);
+    if (!this.#matched) {
+      this.#matched = true;
+      // One rule per signal type for all domains: dbus-next never removes per-proxy rules.
+      const rules = [
+        `type='signal',sender='${DEST}',interface='${CONNECT_IFACE}',member='DomainEvent',path='${this.#path}'`,
+        `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='AgentEvent',path_namespace='${this.#path}'`,
+      ];
+      Promise.all(rules.map((r) => addMatch(this.#bus, r, this.#timeout))).catch(() => {
+        this.#matched = false;
+      });
+    }
+    return { dispose: () => this.#listeners.delete(listener) };
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+  }
+
+  #dispatch(msg: dbus.Message): void {
+    let hint: DomainEventHint;
+    if (msg.interface === CONNECT_IFACE && msg.member === 'DomainEvent' && msg.path === this.#path) {
+      const [domain, event] = msg.body as [string, number, number];
+      hint = { domain, event: DOMAIN_EVENTS[event] ?? String(event) };
+    } else if (msg.interface === DOMAIN_IFACE && msg.member === 'AgentEvent' && msg.path?.startsWith(`${this.#path}/`)) {
+      const [state] = msg.body as [number, number];
+      hint = { domain: msg.path, event: state === 1 ? 'agent-connected' : 'agent-disconnected' };
+    } else {
+      return;
+    }
+    for (const l of this.#listeners) l(hint);
+  }
+
+  async #lookup(name: string): Promise<string> {
+    const path = await this.#lookupOptional(name);
+    if (path === undefined) throw new TabulaError('not-found', `libvirt has no domain named ${name}`);
+    return path;
+  }
+
+  async #lookupOptional(name: string): Promise<string | undefined> {
+    try {
+      const [path] = (await this.#connect('DomainLookupByName', 's', [name])) as [string];
+      return path;
+    } catch (e) {
+      if (e instanceof TabulaError && e.code === 'not-found') return undefined;
+      throw e;
+    }
+  }
+
+  #connect(member: string, signature: string, body: unknown[]): Promise<unknown[]> {
+    return call(this.#bus, { destination: DEST, path: this.#path, interface: CONNECT_IFACE, member, signature, body }, this.#timeout, translate);
+  }
+
+  #domainCall(path: string, member: string, signature: string, body: unknown[], timeoutMs = this.#timeout): Promise<unknown[]> {
+    return call(this.#bus, { destination: DEST, path, interface: DOMAIN_IFACE, member, signature, body }, timeoutMs, translate);
+  }
+}
+
+/** libvirt-dbus reports every libvirt error as org.libvirt.Error; the text says which. */
+function translate(name: string, text: string): ErrorCode {
+  if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NoReply') return 'libvirt-unavailable';
+  if (name === 'org.freedesktop.DBus.Error.UnknownObject') return 'not-found';
+  if (/Domain not found|no domain with matching/i.test(text)) return 'not-found';
+  if (/Requested operation is not valid|operation invalid/i.test(text)) return 'invalid-argument';
+  if (/Cannot recv data|Broken pipe|unable to connect|Connection reset/i.test(text)) return 'libvirt-unavailable';
+  return 'libvirt-failed';
+}

@@ -1,0 +1,94 @@
+import dbus from 'dbus-next';
+import { isTabulaError } from '../../domain/errors.js';
+import { errorName, POOL_IFACE, ROOT_IFACE, VM_IFACE } from './names.js';
+
+const { Interface, ACCESS_READ } = dbus.interface;
+
+type Values = Record<string, unknown>;
+
+/**
+ * An exported interface whose properties are a plain snapshot. `update`
+ * emits PropertiesChanged for the properties whose value really changed.
+ */
+abstract class SnapshotInterface extends Interface {
+  protected values: Values = {};
+
+  update(next: Values): void {
+    const changed: Values = {};
+    for (const [k, v] of Object.entries(next)) if (fingerprint(v) !== fingerprint(this.values[k])) changed[k] = v;
+    this.values = { ...this.values, ...next };
+    if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
+  }
+}
+
+function fingerprint(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+}
+
+function readOnly(props: Record<string, string>): Record<string, dbus.interface.PropertyOptions> {
+  return Object.fromEntries(Object.entries(props).map(([k, signature]) => [k, { signature, access: ACCESS_READ }]));
+}
+
+function defineGetters(cls: { prototype: object }, names: string[]): void {
+  for (const name of names) {
+    Object.defineProperty(cls.prototype, name, {
+      get(this: { values: Values }) {
+        return this.values[name];
+      },
+    });
+  }
+}
+
+/** Runs an admin action, turning TabulaError into a D-Bus error with a code. */
+export async function guarded<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (e) {
+    if (isTabulaError(e)) throw new dbus.DBusError(errorName(e.code), e.message);
+    throw new dbus.DBusError(errorName('internal'), e instanceof Error ? e.message : String(e));
+  }
+}
+
+export interface RootActions {
+  recycleVm(name: string): Promise<void>;
+}
+
+const ROOT_PROPS = { Version: 's', State: 's', StateReason: 's', Status: 's', Pools: 'ao' };
+
+export class RootObject extends SnapshotInterface {
+  readonly #actions: RootActions;
+  constructor(actions: RootActions) {
+    super(ROOT_IFACE);
+    this.#actions = actions;
+  }
+  RecycleVm(name: string): Promise<void> {
+    return guarded(() => this.#actions.recycleVm(name));
+  }
+}
+defineGetters(RootObject, Object.keys(ROOT_PROPS));
+RootObject.configureMembers({ properties: readOnly(ROOT_PROPS), methods: { RecycleVm: { inSignature: 's', outSignature: '' } } });
+
+const POOL_PROPS = { Name: 's', Size: 'u', Healthy: 'b', HealthReason: 's', Counts: 'a{su}', Vms: 'ao' };
+
+export class PoolObject extends SnapshotInterface {
+  constructor() {
+    super(POOL_IFACE);
+  }
+}
+defineGetters(PoolObject, Object.keys(POOL_PROPS));
+PoolObject.configureMembers({ properties: readOnly(POOL_PROPS) });
+
+const VM_PROPS = { Name: 's', Uuid: 's', Pool: 's', Slot: 'u', State: 's', Active: 'b', StateSince: 't', SpicePort: 'q' };
+
+export class VmObject extends SnapshotInterface {
+  readonly #recycle: () => Promise<void>;
+  constructor(recycle: () => Promise<void>) {
+    super(VM_IFACE);
+    this.#recycle = recycle;
+  }
+  Recycle(): Promise<void> {
+    return guarded(() => this.#recycle());
+  }
+}
+defineGetters(VmObject, Object.keys(VM_PROPS));
+VmObject.configureMembers({ properties: readOnly(VM_PROPS), methods: { Recycle: { inSignature: '', outSignature: '' } } });

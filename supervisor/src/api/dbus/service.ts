@@ -1,0 +1,102 @@
+import dbus from 'dbus-next';
+import type { SupervisorStatus } from '../../app/reconciler.js';
+import { TabulaError } from '../../domain/errors.js';
+import type { Disposable } from '../../ports/disposable.js';
+import { BUS_NAME, poolPath, ROOT_PATH, vmPath } from './names.js';
+import { PoolObject, RootObject, VmObject } from './objects.js';
+
+export interface SupervisorApi {
+  status(): SupervisorStatus;
+  onStatus(listener: (s: SupervisorStatus) => void): Disposable;
+  recycle(name: string): Promise<void>;
+}
+
+/**
+ * org.tabula.Supervisor1 on the system bus: a root object, one object per
+ * pool and per VM, kept in step with the supervisor's status.
+ */
+export class SupervisorService {
+  readonly #bus: dbus.MessageBus;
+  readonly #api: SupervisorApi;
+  readonly #version: string;
+  readonly #root: RootObject;
+  readonly #pools = new Map<string, PoolObject>();
+  readonly #vms = new Map<string, VmObject>();
+  #subscription: Disposable | undefined;
+
+  constructor(bus: dbus.MessageBus, api: SupervisorApi, version: string) {
+    this.#bus = bus;
+    this.#api = api;
+    this.#version = version;
+    this.#root = new RootObject({ recycleVm: (name) => api.recycle(name) });
+  }
+
+  /** Exports the objects, then takes the bus name (so callers never see a half-built tree). */
+  async start(): Promise<void> {
+    this.#sync(this.#api.status());
+    this.#bus.export(ROOT_PATH, this.#root);
+    this.#subscription = this.#api.onStatus((s) => this.#sync(s));
+    const reply = await this.#bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+    if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
+      throw new TabulaError('bus-name-taken', `${BUS_NAME} is already owned on the system bus: is another supervisor running?`);
+    }
+  }
+
+  stop(): void {
+    this.#subscription?.dispose();
+  }
+
+  #sync(s: SupervisorStatus): void {
+    const wantedPools = new Set(s.pools.map((p) => p.name));
+    const wantedVms = new Set(s.pools.flatMap((p) => p.vms.map((vm) => vm.name)));
+    for (const [name, obj] of this.#vms) if (!wantedVms.has(name)) this.#unexport(vmPath(name), obj, this.#vms, name);
+    for (const [name, obj] of this.#pools) if (!wantedPools.has(name)) this.#unexport(poolPath(name), obj, this.#pools, name);
+
+    for (const pool of s.pools) {
+      for (const vm of pool.vms) {
+        let obj = this.#vms.get(vm.name);
+        if (!obj) {
+          obj = new VmObject(() => this.#api.recycle(vm.name));
+          this.#vms.set(vm.name, obj);
+          this.#bus.export(vmPath(vm.name), obj);
+        }
+        obj.update({
+          Name: vm.name,
+          Uuid: vm.uuid,
+          Pool: vm.pool,
+          Slot: vm.slot,
+          State: vm.state,
+          Active: vm.active,
+          StateSince: BigInt(vm.stateSince),
+          SpicePort: vm.spicePort ?? 0,
+        });
+      }
+      let obj = this.#pools.get(pool.name);
+      if (!obj) {
+        obj = new PoolObject();
+        this.#pools.set(pool.name, obj);
+        this.#bus.export(poolPath(pool.name), obj);
+      }
+      obj.update({
+        Name: pool.name,
+        Size: pool.size,
+        Healthy: pool.healthy,
+        HealthReason: pool.healthReason,
+        Counts: { ...pool.counts },
+        Vms: pool.vms.map((vm) => vmPath(vm.name)),
+      });
+    }
+    this.#root.update({
+      Version: this.#version,
+      State: s.state,
+      StateReason: s.reason,
+      Status: s.line,
+      Pools: s.pools.map((p) => poolPath(p.name)),
+    });
+  }
+
+  #unexport<T extends dbus.interface.Interface>(path: string, obj: T, map: Map<string, T>, name: string): void {
+    this.#bus.unexport(path, obj);
+    map.delete(name);
+  }
+}

@@ -1,0 +1,80 @@
+import type { Config, PoolConfig } from '../config/config.js';
+import { TabulaError } from '../domain/errors.js';
+import { vmFiles } from '../domain/pool.js';
+import type { Step } from '../domain/steps.js';
+import { renderDomainXml } from '../render/domain-xml.js';
+import type { Disks } from '../ports/disks.js';
+import type { Libvirt } from '../ports/libvirt.js';
+import type { NewSecret } from '../ports/secrets.js';
+
+export interface ExecutorDeps {
+  readonly libvirt: Libvirt;
+  readonly disks: Disks;
+  readonly newSecret: NewSecret;
+}
+
+export interface ExecutionContext {
+  readonly config: Config;
+  /** The format of each pool's golden image, as inspected. */
+  readonly goldenFormat: (pool: string) => string | undefined;
+}
+
+/** Maps each step kind to its side effects. Each is safe to repeat. */
+export async function executeStep(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): Promise<void> {
+  const { libvirt, disks } = deps;
+  switch (step.kind) {
+    case 'define-vm': {
+      const pool = poolOf(ctx.config, step.record.pool);
+      const files = vmFiles(pool.name, step.record.slot);
+      await disks.ensureDir(pool.storageDir);
+      await libvirt.defineDomain(
+        renderDomainXml({
+          name: step.name,
+          hypervisor: ctx.config.hypervisor,
+          memoryMiB: pool.memoryMiB,
+          vcpus: pool.vcpus,
+          firmware: pool.firmware,
+          video: pool.video,
+          overlayPath: `${pool.storageDir}/${files.overlay}`,
+          consoleLogPath: `${pool.storageDir}/${files.consoleLog}`,
+          ...(pool.kernel === undefined ? {} : { kernel: pool.kernel }),
+          ...(pool.initrd === undefined ? {} : { initrd: pool.initrd }),
+          ...(pool.cmdline === undefined ? {} : { cmdline: pool.cmdline }),
+          spice: { port: pool.spicePortBase + step.record.slot, listen: ctx.config.spiceListen, password: deps.newSecret() },
+          record: step.record,
+        }),
+      );
+      return;
+    }
+    case 'clone-disk': {
+      const pool = poolOf(ctx.config, step.pool);
+      const format = ctx.goldenFormat(pool.name);
+      if (format === undefined) throw new TabulaError('golden-image-invalid', `golden image of pool ${pool.name} has not been checked`);
+      await disks.createOverlay({ path: pool.goldenImage, format }, `${pool.storageDir}/${vmFiles(pool.name, step.slot).overlay}`);
+      return;
+    }
+    case 'start-vm':
+      await libvirt.setVmRecord(step.name, step.record);
+      await libvirt.startDomain(step.name);
+      return;
+    case 'mark-clean':
+      await libvirt.setVmRecord(step.name, step.record);
+      return;
+    case 'destroy-vm':
+      await libvirt.setVmRecord(step.name, step.record);
+      await libvirt.destroyDomain(step.name);
+      return;
+    case 'undefine-vm':
+      await libvirt.undefineDomain(step.name);
+      return;
+    case 'delete-file':
+      await disks.remove(`${poolOf(ctx.config, step.pool).storageDir}/${step.file}`);
+      return;
+  }
+}
+
+function poolOf(config: Config, name: string): PoolConfig {
+  const pool = config.pools.find((p) => p.name === name);
+  if (!pool) throw new TabulaError('internal', `no pool named ${name} in the config`);
+  return pool;
+}

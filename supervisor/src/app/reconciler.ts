@@ -1,0 +1,276 @@
+import type { Config } from '../config/config.js';
+import { asTabulaError, TabulaError } from '../domain/errors.js';
+import { goldenProblem } from '../domain/golden.js';
+import {
+  afterFailure,
+  afterSuccess,
+  DEFAULT_HEALTH_POLICY,
+  FRESH_HEALTH,
+  verdict,
+  withGoldenProblem,
+  type HealthPolicy,
+  type PoolHealth,
+} from '../domain/health.js';
+import { plan, type Desired, type Observed, type PoolFile } from '../domain/planner.js';
+import { poolStatus, statusLine, type PoolStatus } from '../domain/status.js';
+import { isCloneFailure, type Step } from '../domain/steps.js';
+import { isOwned, withState, type ObservedVm } from '../domain/vm.js';
+import type { Clock } from '../ports/clock.js';
+import type { Disposable } from '../ports/disposable.js';
+import type { Logger } from '../ports/logger.js';
+import type { Notifier } from '../ports/notifier.js';
+import { executeStep, type ExecutorDeps } from './executor.js';
+import { Lane } from './lane.js';
+import { stepEvent, stepFields, stepPool } from './step-log.js';
+
+export type SupervisorState = 'starting' | 'ready' | 'degraded';
+
+export interface SupervisorStatus {
+  readonly state: SupervisorState;
+  /** Why the supervisor is degraded; empty otherwise. */
+  readonly reason: string;
+  readonly pools: readonly PoolStatus[];
+  /** One human line, as sent to systemd's STATUS=. */
+  readonly line: string;
+}
+
+export interface ReconcilerDeps extends ExecutorDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly notifier: Notifier;
+}
+
+/** While a clone boots, libvirt is re-read this often: the agent channel has no event of its own. */
+const BOOT_POLL_MS = 250;
+/** How often a golden image that was found unusable is looked at again. */
+const GOLDEN_RECHECK_MS = 5_000;
+/** A settle stops after this many rounds even if steps keep coming, so the watchdog is fed. */
+const MAX_ROUNDS_PER_SETTLE = 40;
+
+interface RoundResult {
+  readonly planned: number;
+  readonly succeeded: number;
+  readonly wakeAt?: number;
+  readonly booting: boolean;
+}
+
+/**
+ * Keeps libvirt's domains in line with the config: observe → plan → execute,
+ * until the plan is empty. Events only wake it up; it always re-reads libvirt.
+ */
+export class Reconciler {
+  readonly #config: Config;
+  readonly #deps: ReconcilerDeps;
+  readonly #policy: HealthPolicy;
+  readonly #lane = new Lane();
+  readonly #health = new Map<string, PoolHealth>();
+  readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
+  readonly #listeners = new Set<(s: SupervisorStatus) => void>();
+  #status: SupervisorStatus = { state: 'starting', reason: '', pools: [], line: 'starting' };
+  #wake = new AbortController();
+
+  constructor(config: Config, deps: ReconcilerDeps, policy: HealthPolicy = DEFAULT_HEALTH_POLICY) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#policy = policy;
+    for (const p of config.pools) this.#health.set(p.name, FRESH_HEALTH);
+  }
+
+  status(): SupervisorStatus {
+    return this.#status;
+  }
+
+  onStatus(listener: (s: SupervisorStatus) => void): Disposable {
+    this.#listeners.add(listener);
+    return { dispose: () => this.#listeners.delete(listener) };
+  }
+
+  /** A hint that something changed: re-read libvirt now rather than at the next tick. */
+  poke(): void {
+    this.#wake.abort();
+  }
+
+  /** Marks a VM dirty so that it is destroyed and replaced by a fresh clone. */
+  async recycle(name: string): Promise<void> {
+    try {
+      await this.#lane.run(async () => {
+        const vm = (await this.#deps.libvirt.listDomains()).filter(isOwned).find((d) => d.name === name);
+        if (!vm) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
+        if (vm.record.state === 'dirty') return;
+        await this.#deps.libvirt.setVmRecord(name, withState(vm.record, 'dirty', this.#deps.clock.now()));
+        this.#deps.logger.notice('vm-marked-dirty', { vm: name, pool: vm.record.pool, was: vm.record.state });
+      });
+    } finally {
+      this.poke();
+    }
+  }
+
+  /** Rounds until nothing is left to do now (or no step succeeds). */
+  async settle(): Promise<RoundResult> {
+    let last: RoundResult = { planned: 0, succeeded: 0, booting: false };
+    for (let i = 0; i < MAX_ROUNDS_PER_SETTLE; i++) {
+      last = await this.#lane.run(() => this.#round());
+      this.#deps.notifier.watchdog();
+      if (last.planned === 0 || last.succeeded === 0) break;
+    }
+    return last;
+  }
+
+  /** The main loop; returns once `signal` aborts and the current round is done. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock, notifier, logger } = this.#deps;
+    const onAbort = () => this.poke();
+    signal.addEventListener('abort', onAbort);
+    let ready = false;
+    try {
+      while (!signal.aborted) {
+        const r = await this.settle();
+        if (!ready && this.#status.state !== 'starting') {
+          ready = true;
+          notifier.ready();
+          logger.notice('supervisor-ready', { status: this.#status.line });
+        }
+        const now = clock.now();
+        let next = now + this.#config.heartbeatMs;
+        const watchdog = notifier.watchdogIntervalMs();
+        if (watchdog !== undefined) next = Math.min(next, now + watchdog);
+        if (r.wakeAt !== undefined) next = Math.min(next, r.wakeAt);
+        if (r.booting) next = Math.min(next, now + BOOT_POLL_MS);
+        if (signal.aborted) break;
+        this.#wake = new AbortController();
+        await clock.sleep(Math.max(0, next - now), this.#wake.signal);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #round(): Promise<RoundResult> {
+    const now = this.#deps.clock.now();
+    await this.#checkGoldenImages(now);
+    let observed: Observed;
+    try {
+      observed = await this.#observe();
+    } catch (e) {
+      this.#degrade(asTabulaError(e, 'libvirt-unavailable'));
+      return { planned: 0, succeeded: 0, booting: false };
+    }
+    this.#publish(observed.vms);
+    const { steps, wakeAt } = plan(observed, this.#desired(), now);
+    const outcomes = await Promise.all(steps.map((s) => this.#execute(s)));
+    const booting = observed.vms.some((vm) => vm.record.state === 'booting' || vm.record.state === 'cloning');
+    return {
+      planned: steps.length,
+      succeeded: outcomes.filter(Boolean).length,
+      booting: booting || steps.some((s) => s.kind === 'start-vm' || s.kind === 'define-vm'),
+      ...(wakeAt === undefined ? {} : { wakeAt }),
+    };
+  }
+
+  async #observe(): Promise<Observed> {
+    const vms = (await this.#deps.libvirt.listDomains()).filter(isOwned);
+    const files: PoolFile[] = [];
+    for (const pool of this.#config.pools) {
+      for (const file of await this.#deps.disks.list(pool.storageDir)) files.push({ pool: pool.name, file });
+    }
+    return { vms, files };
+  }
+
+  #desired(): Desired {
+    return {
+      maxParallelBoots: this.#config.maxParallelBoots,
+      pools: this.#config.pools.map((p) => {
+        const h = this.#healthOf(p.name);
+        return {
+          name: p.name,
+          size: p.size,
+          bootTimeoutMs: p.bootTimeoutMs,
+          canClone: h.goldenProblem === undefined && this.#golden.get(p.name)?.format !== undefined,
+          cloneNotBefore: h.cloneNotBefore,
+        };
+      }),
+    };
+  }
+
+  async #execute(step: Step): Promise<boolean> {
+    const { logger, clock } = this.#deps;
+    const pool = stepPool(step);
+    try {
+      await executeStep(step, { config: this.#config, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
+    } catch (e) {
+      const err = asTabulaError(e, 'libvirt-failed');
+      logger.err('step-failed', { ...stepFields(step), code: err.code, error: err.message });
+      this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now());
+      // A clone that cannot be made may mean the golden image went away: look again.
+      if (step.kind === 'clone-disk') this.#golden.delete(pool);
+      return false;
+    }
+    logger.info(stepEvent(step), stepFields(step, clock.now()));
+    if (step.kind === 'mark-clean') this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
+    if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && isCloneFailure(step.reason)) {
+      this.#fail(pool, step.reason === 'boot-timeout' ? 'the guest did not report up in time' : 'the VM stopped while booting', clock.now());
+    }
+    return true;
+  }
+
+  #fail(pool: string, reason: string, now: number): void {
+    const before = verdict(this.#healthOf(pool), this.#policy);
+    const after = afterFailure(this.#healthOf(pool), reason, now, this.#policy);
+    this.#health.set(pool, after);
+    const v = verdict(after, this.#policy);
+    if (before.healthy && !v.healthy) this.#deps.logger.err('pool-unhealthy', { pool, reason: v.reason });
+  }
+
+  async #checkGoldenImages(now: number): Promise<void> {
+    for (const pool of this.#config.pools) {
+      const known = this.#golden.get(pool.name);
+      if (known?.format !== undefined) continue;
+      if (known && now - known.checkedAt < GOLDEN_RECHECK_MS) continue;
+      let problem: string | undefined;
+      let format: string | undefined;
+      try {
+        const info = await this.#deps.disks.inspect(pool.goldenImage);
+        problem = goldenProblem(pool.goldenImage, info);
+        if (problem === undefined) format = info.format;
+      } catch (e) {
+        problem = asTabulaError(e, 'golden-image-invalid').message;
+      }
+      const had = this.#healthOf(pool.name).goldenProblem;
+      this.#golden.set(pool.name, format === undefined ? { checkedAt: now } : { format, checkedAt: now });
+      this.#health.set(pool.name, withGoldenProblem(this.#healthOf(pool.name), problem));
+      if (problem !== undefined && problem !== had) this.#deps.logger.err('golden-image-unusable', { pool: pool.name, reason: problem });
+      if (problem === undefined && had !== undefined) this.#deps.logger.notice('golden-image-usable', { pool: pool.name, image: pool.goldenImage });
+    }
+  }
+
+  #healthOf(pool: string): PoolHealth {
+    return this.#health.get(pool) ?? FRESH_HEALTH;
+  }
+
+  #degrade(err: TabulaError): void {
+    if (this.#status.state !== 'degraded') this.#deps.logger.err('libvirt-unreachable', { code: err.code, error: err.message });
+    this.#setStatus({ ...this.#status, state: 'degraded', reason: `libvirt unreachable: ${err.message}`, line: `degraded: libvirt unreachable: ${err.message}` });
+  }
+
+  #publish(vms: readonly ObservedVm[]): void {
+    if (this.#status.state === 'degraded') this.#deps.logger.notice('libvirt-reachable', {});
+    const pools = this.#config.pools.map((p) => poolStatus(p.name, p.size, vms, verdict(this.#healthOf(p.name), this.#policy)));
+    this.#setStatus({ state: 'ready', reason: '', pools, line: statusLine(pools) });
+  }
+
+  #setStatus(next: SupervisorStatus): void {
+    const changed = JSON.stringify(next) !== JSON.stringify(this.#status);
+    const lineChanged = next.line !== this.#status.line;
+    this.#status = next;
+    if (lineChanged) this.#deps.notifier.status(next.line);
+    if (!changed) return;
+    for (const l of this.#listeners) {
+      try {
+        l(next);
+      } catch (e) {
+        // A broken subscriber (e.g. the API) must not stop the pool from being kept.
+        this.#deps.logger.err('status-listener-failed', { error: asTabulaError(e).message });
+      }
+    }
+  }
+}

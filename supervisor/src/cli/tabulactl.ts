@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+import dbus from 'dbus-next';
+import { call, type Bus } from '../adapters/dbus/call.js';
+import { BUS_NAME, ERROR_PREFIX, POOL_IFACE, ROOT_IFACE, ROOT_PATH, VM_IFACE } from '../api/dbus/names.js';
+import { TabulaError, type ErrorCode } from '../domain/errors.js';
+import { formatStatus, type StatusView } from './format.js';
+
+const USAGE = `usage: tabulactl [--json] COMMAND [ARGS]
+
+Commands:
+  status            pools, their VMs and the supervisor's health
+  recycle VM        destroy VM and replace it with a fresh clone
+
+Options:
+  --json            machine-readable output
+  -h, --help        this help
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 supervisor not running, 4 no such object, 5 permission denied.`;
+
+const EXIT: Partial<Record<ErrorCode, number>> = { 'invalid-argument': 2, 'bus-unavailable': 3, 'not-found': 4 };
+const TIMEOUT_MS = 10_000;
+
+function translate(name: string, text: string): ErrorCode {
+  if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') return 'bus-unavailable';
+  if (name === 'org.freedesktop.DBus.Error.AccessDenied') return 'internal';
+  if (name.startsWith(`${ERROR_PREFIX}.`)) {
+    const code = name.slice(ERROR_PREFIX.length + 1).replace(/[A-Z]/g, (c, i: number) => (i > 0 ? '-' : '') + c.toLowerCase());
+    return code as ErrorCode;
+  }
+  return /not.*found/i.test(text) ? 'not-found' : 'internal';
+}
+
+function unwrap(v: unknown): unknown {
+  if (v instanceof dbus.Variant) return unwrap(v.value);
+  if (typeof v === 'bigint') return Number(v);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  return v;
+}
+
+async function getAll(bus: Bus, path: string, iface: string): Promise<Record<string, unknown>> {
+  const [props] = await call(
+    bus,
+    { destination: BUS_NAME, path, interface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [iface] },
+    TIMEOUT_MS,
+    translate,
+  );
+  return unwrap(props) as Record<string, unknown>;
+}
+
+async function readStatus(bus: Bus): Promise<StatusView> {
+  const root = await getAll(bus, ROOT_PATH, ROOT_IFACE);
+  const pools = await Promise.all(
+    (root['Pools'] as string[]).map(async (path) => {
+      const p = await getAll(bus, path, POOL_IFACE);
+      const vms = await Promise.all((p['Vms'] as string[]).map((vmPath) => getAll(bus, vmPath, VM_IFACE)));
+      return {
+        name: p['Name'] as string,
+        size: p['Size'] as number,
+        healthy: p['Healthy'] as boolean,
+        healthReason: p['HealthReason'] as string,
+        counts: p['Counts'] as Record<string, number>,
+        vms: vms.map((vm) => ({
+          name: vm['Name'] as string,
+          uuid: vm['Uuid'] as string,
+          pool: vm['Pool'] as string,
+          slot: vm['Slot'] as number,
+          state: vm['State'] as string,
+          active: vm['Active'] as boolean,
+          stateSince: vm['StateSince'] as number,
+          ...((vm['SpicePort'] as number) > 0 ? { spicePort: vm['SpicePort'] as number } : {}),
+        })),
+      };
+    }),
+  );
+  return {
+    version: root['Version'] as string,
+    state: root['State'] as string,
+    reason: root['StateReason'] as string,
+    line: root['Status'] as string,
+    pools,
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  if (args.length === 0 || args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(USAGE + '\n');
+    return args.length === 0 ? 2 : 0;
+  }
+  const [command, ...rest] = args;
+  const bus = dbus.systemBus();
+  bus.on('error', () => undefined);
+  try {
+    switch (command) {
+      case 'status': {
+        if (rest.length > 0) throw new TabulaError('invalid-argument', 'status takes no arguments');
+        const status = await readStatus(bus);
+        process.stdout.write(json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status, Date.now()));
+        return 0;
+      }
+      case 'recycle': {
+        if (rest.length !== 1) throw new TabulaError('invalid-argument', 'recycle takes one VM name (see tabulactl status)');
+        await call(
+          bus,
+          { destination: BUS_NAME, path: ROOT_PATH, interface: ROOT_IFACE, member: 'RecycleVm', signature: 's', body: [rest[0]] },
+          TIMEOUT_MS,
+          translate,
+        );
+        process.stdout.write(json ? JSON.stringify({ recycled: rest[0] }) + '\n' : `${rest[0]}: marked dirty; a fresh clone replaces it\n`);
+        return 0;
+      }
+      default:
+        throw new TabulaError('invalid-argument', `unknown command "${command}"`);
+    }
+  } catch (e) {
+    const err = e instanceof TabulaError ? e : new TabulaError('internal', String(e));
+    const denied = /AccessDenied|not allowed|rejected send message/i.test(err.message);
+    const message = err.code === 'bus-unavailable' ? `the Tabula supervisor is not running (${BUS_NAME} is not on the system bus)` : err.message;
+    process.stderr.write(`tabulactl: ${message}\n`);
+    if (err.code === 'invalid-argument') process.stderr.write(`${USAGE}\n`);
+    return denied ? 5 : (EXIT[err.code] ?? 1);
+  } finally {
+    bus.disconnect();
+  }
+}
+
+run(process.argv.slice(2)).then((code) => process.exit(code));

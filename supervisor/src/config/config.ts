@@ -1,0 +1,103 @@
+import { parse as parseToml } from 'smol-toml';
+import type { ZodIssue } from 'zod';
+import { TabulaError } from '../domain/errors.js';
+import { configSchema } from './schema.js';
+
+export interface PoolConfig {
+  readonly name: string;
+  readonly goldenImage: string;
+  readonly size: number;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly spicePortBase: number;
+  readonly storageDir: string;
+  readonly firmware: 'bios' | 'uefi';
+  readonly video: 'qxl' | 'vga' | 'virtio';
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly cmdline?: string;
+  readonly bootTimeoutMs: number;
+}
+
+export interface Config {
+  readonly source: string;
+  readonly stateDir: string;
+  readonly hypervisor: 'kvm' | 'qemu';
+  readonly maxParallelBoots: number;
+  readonly heartbeatMs: number;
+  readonly spiceListen: string;
+  readonly pools: readonly PoolConfig[];
+}
+
+/** Parses and validates a config file's text. Throws config-invalid naming the key. */
+export function parseConfig(text: string, source: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    throw new TabulaError('config-invalid', `${source}: not valid TOML: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new TabulaError('config-invalid', `${source}: ${parsed.error.issues.map(describeIssue).join('; ')}`);
+  }
+  const s = parsed.data.supervisor;
+  const pools = parsed.data.pool.map(
+    (p): PoolConfig => ({
+      name: p.name,
+      goldenImage: p.golden_image,
+      size: p.size,
+      vcpus: p.vcpus,
+      memoryMiB: p.memory,
+      spicePortBase: p.spice_port_base,
+      storageDir: p.storage_dir ?? `${s.state_dir}/pools/${p.name}`,
+      firmware: p.firmware,
+      video: p.video,
+      ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
+      ...(p.initrd === undefined ? {} : { initrd: p.initrd }),
+      ...(p.cmdline === undefined ? {} : { cmdline: p.cmdline }),
+      bootTimeoutMs: (p.boot_timeout ?? s.boot_timeout) * 1000,
+    }),
+  );
+  checkPoolsApart(pools, source);
+  return deepFreeze({
+    source,
+    stateDir: s.state_dir,
+    hypervisor: s.hypervisor,
+    maxParallelBoots: s.max_parallel_boots,
+    heartbeatMs: s.heartbeat * 1000,
+    spiceListen: s.spice_listen,
+    pools,
+  });
+}
+
+function checkPoolsApart(pools: readonly PoolConfig[], source: string): void {
+  const problems: string[] = [];
+  pools.forEach((p, i) => {
+    if (p.spicePortBase + Math.max(p.size, 1) - 1 > 65535) problems.push(`pool[${i}].spice_port_base: ${p.name}'s ports run past 65535`);
+    pools.slice(0, i).forEach((q, j) => {
+      if (q.name === p.name) problems.push(`pool[${i}].name: "${p.name}" is also the name of pool[${j}]`);
+      if (q.storageDir === p.storageDir) problems.push(`pool[${i}].storage_dir: ${p.storageDir} is also used by pool[${j}]`);
+      const overlap = p.spicePortBase < q.spicePortBase + q.size && q.spicePortBase < p.spicePortBase + p.size;
+      if (overlap) problems.push(`pool[${i}].spice_port_base: ports ${p.spicePortBase}-${p.spicePortBase + p.size - 1} overlap pool[${j}] (${q.name})`);
+    });
+  });
+  if (problems.length > 0) throw new TabulaError('config-invalid', `${source}: ${problems.join('; ')}`);
+}
+
+function describeIssue(issue: ZodIssue): string {
+  const key = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('').replace(/^\./, '');
+  if (issue.code === 'unrecognized_keys') {
+    const where = key === '' ? '' : `${key}: `;
+    return `${where}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  return `${key || '(top level)'}: ${issue.message}`;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

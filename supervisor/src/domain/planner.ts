@@ -1,0 +1,142 @@
+import { ownerOfFile, vmFiles } from './pool.js';
+import type { RemovalReason, Step } from './steps.js';
+import { vmName, withState, type ObservedVm, type VmRecord } from './vm.js';
+
+/** What a pool should look like, from config plus what health allows now. */
+export interface PoolSpec {
+  readonly name: string;
+  readonly size: number;
+  readonly bootTimeoutMs: number;
+  /** False while the golden image is missing or invalid: no new clones at all. */
+  readonly canClone: boolean;
+  /** Backoff after failed clones: no new VM is defined before this time. */
+  readonly cloneNotBefore: number;
+}
+
+export interface Desired {
+  readonly pools: readonly PoolSpec[];
+  /** Clones booting at once, across pools: a small host boots a few at a time faster than all. */
+  readonly maxParallelBoots: number;
+}
+
+export interface PoolFile {
+  readonly pool: string;
+  readonly file: string;
+}
+
+export interface Observed {
+  readonly vms: readonly ObservedVm[];
+  /** Files in the storage directories of the configured pools. */
+  readonly files: readonly PoolFile[];
+}
+
+export interface Plan {
+  readonly steps: readonly Step[];
+  /** Earliest time at which the plan would change on its own (a deadline or a backoff ending). */
+  readonly wakeAt?: number;
+}
+
+/**
+ * plan(observed, desired, now) → steps. At most one step per VM or slot, so
+ * a crash between any two steps leaves a state that the next plan finishes.
+ */
+export function plan(observed: Observed, desired: Desired, now: number): Plan {
+  const steps: Step[] = [];
+  const wake: number[] = [];
+  const pools = new Map(desired.pools.map((p) => [p.name, p]));
+  const byName = new Map(observed.vms.map((vm) => [vm.name, vm]));
+  const filesOf = groupFiles(observed.files);
+
+  for (const vm of observed.vms) {
+    const pool = pools.get(vm.record.pool);
+    const wanted = pool !== undefined && vm.record.slot < pool.size && vm.name === vmName(pool.name, vm.record.slot);
+    const step = wanted ? planWantedVm(vm, pool, filesOf.get(vm.name) ?? new Set(), now, wake) : planUnwantedVm(vm, now);
+    if (step) steps.push(step);
+  }
+
+  for (const { pool, file } of observed.files) {
+    const owner = ownerOfFile(pool, file);
+    if (owner === undefined) continue;
+    const vm = byName.get(owner);
+    const leftoverTemp = vm !== undefined && vm.record.state !== 'cloning' && file.endsWith('.tmp');
+    if (vm === undefined || leftoverTemp) steps.push({ kind: 'delete-file', pool, file });
+  }
+
+  let boots = observed.vms.filter((vm) => vm.record.state === 'cloning' || vm.record.state === 'booting').length;
+  for (const pool of desired.pools) {
+    if (!pool.canClone) continue;
+    if (now < pool.cloneNotBefore) {
+      wake.push(pool.cloneNotBefore);
+      continue;
+    }
+    for (let slot = 0; slot < pool.size && boots < desired.maxParallelBoots; slot++) {
+      const name = vmName(pool.name, slot);
+      // A slot is refilled only once its old domain and files are gone, so a
+      // fresh clone can never pick up a previous visitor's disk.
+      if (byName.has(name) || filesOf.has(name)) continue;
+      steps.push({ kind: 'define-vm', name, record: newRecord(pool.name, slot, now) });
+      boots++;
+    }
+  }
+
+  return wake.length > 0 ? { steps, wakeAt: Math.min(...wake) } : { steps };
+}
+
+function planWantedVm(vm: ObservedVm, pool: PoolSpec, files: ReadonlySet<string>, now: number, wake: number[]): Step | undefined {
+  const r = vm.record;
+  switch (r.state) {
+    case 'cloning': {
+      if (vm.active) return destroy(vm, now, 'inconsistent');
+      if (!pool.canClone) return undefined;
+      const { overlay } = vmFiles(pool.name, r.slot);
+      if (!files.has(overlay)) return { kind: 'clone-disk', name: vm.name, pool: pool.name, slot: r.slot };
+      return { kind: 'start-vm', name: vm.name, record: withState(r, 'booting', now, { bootDeadline: now + pool.bootTimeoutMs }) };
+    }
+    case 'booting': {
+      if (!vm.active) return undefine(vm, 'died-while-booting');
+      if (vm.agentConnected) return { kind: 'mark-clean', name: vm.name, record: withState(r, 'clean', now) };
+      const deadline = r.bootDeadline ?? r.stateSince + pool.bootTimeoutMs;
+      if (now >= deadline) return destroy(vm, now, 'boot-timeout');
+      wake.push(deadline);
+      return undefined;
+    }
+    case 'clean':
+    case 'in-use':
+      // A VM that stopped on its own is never started again: its disk may hold
+      // a visitor's data, and a clean one is cheaper to clone than to trust.
+      return vm.active ? undefined : undefine(vm, 'died');
+    case 'dirty':
+      return vm.active ? destroy(vm, now, 'dirty') : undefine(vm, 'dirty');
+  }
+}
+
+function planUnwantedVm(vm: ObservedVm, now: number): Step | undefined {
+  // A visitor's session is not cut short by a smaller pool; the VM goes when it ends.
+  if (vm.active && vm.record.state === 'in-use') return undefined;
+  return vm.active ? destroy(vm, now, 'unwanted') : undefine(vm, 'unwanted');
+}
+
+function destroy(vm: ObservedVm, now: number, reason: RemovalReason): Step {
+  // Marked dirty first, so a crash right after the destroy cannot be read as "died".
+  return { kind: 'destroy-vm', name: vm.name, record: withState(vm.record, 'dirty', now), reason };
+}
+
+function undefine(vm: ObservedVm, reason: RemovalReason): Step {
+  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason };
+}
+
+function newRecord(pool: string, slot: number, now: number): VmRecord {
+  return { pool, slot, state: 'cloning', createdAt: now, stateSince: now };
+}
+
+function groupFiles(files: readonly PoolFile[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const { pool, file } of files) {
+    const owner = ownerOfFile(pool, file);
+    if (owner === undefined) continue;
+    let set = out.get(owner);
+    if (!set) out.set(owner, (set = new Set()));
+    set.add(file);
+  }
+  return out;
+}

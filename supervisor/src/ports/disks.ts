@@ -1,0 +1,18 @@
+export interface ImageInfo {
+  readonly format: string;
+  readonly virtualSize: number;
+  readonly actualSize: number;
+  readonly backingFile?: string;
+}
+
+/** Disk images and the files of a pool's storage directory. */
+export interface Disks {
+  /** Throws golden-image-missing when the file is absent, golden-image-invalid when unreadable. */
+  inspect(path: string): Promise<ImageInfo>;
+  /** A qcow2 overlay backed by the golden image; appears under `path` complete or not at all. */
+  createOverlay(golden: { path: string; format: string }, path: string): Promise<void>;
+  list(dir: string): Promise<string[]>;
+  /** Removing a missing file is not an error. */
+  remove(path: string): Promise<void>;
+  ensureDir(dir: string): Promise<void>;
+}

@@ -1,0 +1,25 @@
+import type { DomainSnapshot, VmRecord } from '../domain/vm.js';
+import type { Disposable } from './disposable.js';
+
+export interface DomainEventHint {
+  readonly domain: string;
+  readonly event: string;
+}
+
+/**
+ * The hypervisor, as Tabula needs it. Every call is idempotent where that is
+ * meaningful (destroying a stopped domain or undefining a missing one is not
+ * an error), so a step can be repeated after a crash.
+ */
+export interface Libvirt {
+  listDomains(): Promise<DomainSnapshot[]>;
+  defineDomain(xml: string): Promise<void>;
+  startDomain(name: string): Promise<void>;
+  destroyDomain(name: string): Promise<void>;
+  undefineDomain(name: string): Promise<void>;
+  /** Replaces Tabula's metadata record, in the live domain too when it runs. */
+  setVmRecord(name: string, record: VmRecord): Promise<void>;
+  /** Events are hints: the listener re-reads libvirt rather than patching state. */
+  onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable;
+  close(): Promise<void>;
+}

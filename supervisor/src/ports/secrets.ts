@@ -1,0 +1,2 @@
+/** A fresh unguessable token, e.g. for a Spice password. */
+export type NewSecret = () => string;

@@ -1,0 +1,39 @@
+import { isVmState, type VmRecord } from '../domain/vm.js';
+import { esc } from './xml.js';
+
+/** The XML namespace of Tabula's record inside a libvirt domain's <metadata>. */
+export const METADATA_NS = 'urn:tabula:vm:1';
+export const METADATA_PREFIX = 'tabula';
+
+/** The record as one element; libvirt stores it under METADATA_NS with prefix METADATA_PREFIX. */
+export function renderVmRecord(r: VmRecord, withNamespace: boolean): string {
+  const ns = withNamespace ? `${METADATA_PREFIX}:vm xmlns:${METADATA_PREFIX}="${METADATA_NS}"` : 'vm';
+  const deadline = r.bootDeadline === undefined ? '' : ` boot-deadline="${iso(r.bootDeadline)}"`;
+  return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${deadline}/>`;
+}
+
+/**
+ * Reads the record back from the attributes libvirt returns. A record that is
+ * ours but unreadable comes back as `dirty`, so it is recycled, never reused.
+ */
+export function parseVmRecord(attrs: Record<string, string>): VmRecord | undefined {
+  const pool = attrs['pool'];
+  const slot = Number(attrs['slot']);
+  if (pool === undefined || !Number.isInteger(slot) || slot < 0) return undefined;
+  const state = attrs['state'] ?? '';
+  const createdAt = time(attrs['created']) ?? 0;
+  const stateSince = time(attrs['state-since']) ?? 0;
+  const bootDeadline = time(attrs['boot-deadline']);
+  if (!isVmState(state)) return { pool, slot, state: 'dirty', createdAt, stateSince };
+  return { pool, slot, state, createdAt, stateSince, ...(bootDeadline === undefined ? {} : { bootDeadline }) };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function time(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}

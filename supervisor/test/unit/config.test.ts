@@ -1,0 +1,212 @@
+import t, { type Test } from 'tap';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import { TabulaError } from '../../src/domain/errors.js';
+
+const SOURCE = '/etc/tabula/supervisor.toml';
+
+function pool(name: string, extra = ''): string {
+  return `[[pool]]\nname = "${name}"\ngolden_image = "/srv/golden/${name}.qcow2"\nsize = 2\n${extra}\n`;
+}
+
+/** The config-invalid message, or a failure when the text was accepted. */
+function refusal(t: Test, text: string): string {
+  try {
+    parseConfig(text, SOURCE);
+  } catch (e) {
+    t.type(e, TabulaError);
+    t.equal((e as TabulaError).code, 'config-invalid');
+    t.ok((e as TabulaError).message.startsWith(`${SOURCE}: `), 'the message names the file');
+    return (e as TabulaError).message;
+  }
+  t.fail('config was accepted');
+  return '';
+}
+
+t.test('a full config is read with defaults applied', async (t) => {
+  const config = parseConfig(
+    `[supervisor]
+state_dir = "/var/lib/kiosk"
+hypervisor = "qemu"
+boot_timeout = 90
+max_parallel_boots = 3
+heartbeat = 2.5
+spice_listen = "0.0.0.0"
+
+[[pool]]
+name = "desktop"
+golden_image = "/srv/golden/desktop.qcow2"
+size = 4
+
+[[pool]]
+name = "linux-2"
+golden_image = "/srv/golden/linux.qcow2"
+size = 1
+vcpus = 4
+memory = 4096
+spice_port_base = 6000
+storage_dir = "/mnt/fast/linux"
+firmware = "uefi"
+video = "virtio"
+kernel = "/srv/golden/vmlinuz"
+initrd = "/srv/golden/initrd.img"
+cmdline = "root=/dev/vda quiet"
+boot_timeout = 30
+`,
+    SOURCE,
+  );
+  t.same(config, {
+    source: SOURCE,
+    stateDir: '/var/lib/kiosk',
+    hypervisor: 'qemu',
+    maxParallelBoots: 3,
+    heartbeatMs: 2500,
+    spiceListen: '0.0.0.0',
+    pools: [
+      {
+        name: 'desktop',
+        goldenImage: '/srv/golden/desktop.qcow2',
+        size: 4,
+        vcpus: 2,
+        memoryMiB: 2048,
+        spicePortBase: 5920,
+        storageDir: '/var/lib/kiosk/pools/desktop',
+        firmware: 'bios',
+        video: 'qxl',
+        bootTimeoutMs: 90_000,
+      },
+      {
+        name: 'linux-2',
+        goldenImage: '/srv/golden/linux.qcow2',
+        size: 1,
+        vcpus: 4,
+        memoryMiB: 4096,
+        spicePortBase: 6000,
+        storageDir: '/mnt/fast/linux',
+        firmware: 'uefi',
+        video: 'virtio',
+        kernel: '/srv/golden/vmlinuz',
+        initrd: '/srv/golden/initrd.img',
+        cmdline: 'root=/dev/vda quiet',
+        bootTimeoutMs: 30_000,
+      },
+    ],
+  } satisfies Config);
+});
+
+t.test('an empty file is a valid config with no pools and the documented defaults', async (t) => {
+  t.same(parseConfig('', SOURCE), {
+    source: SOURCE,
+    stateDir: '/var/lib/tabula',
+    hypervisor: 'kvm',
+    maxParallelBoots: 2,
+    heartbeatMs: 5000,
+    spiceListen: '127.0.0.1',
+    pools: [],
+  });
+});
+
+t.test('a pool without boot_timeout inherits the supervisor one, in ms', async (t) => {
+  const config = parseConfig(`[supervisor]\nboot_timeout = 45\n${pool('a')}${pool('b', 'spice_port_base = 6000\nboot_timeout = 7')}`, SOURCE);
+  t.equal(config.pools[0]?.bootTimeoutMs, 45_000);
+  t.equal(config.pools[1]?.bootTimeoutMs, 7_000);
+  t.equal(parseConfig(pool('a'), SOURCE).pools[0]?.bootTimeoutMs, 180_000, 'the default is 180 s');
+});
+
+t.test('storage_dir defaults to <state_dir>/pools/<name>', async (t) => {
+  t.equal(parseConfig(`[supervisor]\nstate_dir = "/data"\n${pool('desk')}`, SOURCE).pools[0]?.storageDir, '/data/pools/desk');
+  t.equal(parseConfig(pool('desk'), SOURCE).pools[0]?.storageDir, '/var/lib/tabula/pools/desk');
+});
+
+t.test('an unknown key is refused, naming where it is and what it is', async (t) => {
+  t.match(refusal(t, pool('a', 'szie = 3')), /pool\[0\].*\bszie\b/);
+  t.match(refusal(t, `${pool('a')}${pool('b', 'spice_port_base = 6000\nvpcus = 2')}`), /pool\[1\].*\bvpcus\b/);
+  t.match(refusal(t, '[supervisor]\nhartbeat = 3\n'), /supervisor\b.*\bhartbeat\b/);
+  t.match(refusal(t, 'pools = 3\n'), /\bpools\b/);
+});
+
+t.test('a value of the wrong type is refused, naming the key', async (t) => {
+  t.match(refusal(t, pool('a').replace('size = 2', 'size = "2"')), /pool\[0\]\.size: /);
+  t.match(refusal(t, '[supervisor]\nmax_parallel_boots = true\n'), /supervisor\.max_parallel_boots: /);
+  t.match(refusal(t, '[supervisor]\nhypervisor = "xen"\n'), /supervisor\.hypervisor: /);
+  t.match(refusal(t, '[supervisor]\nspice_listen = "localhost"\n'), /supervisor\.spice_listen: /);
+  t.match(refusal(t, 'pool = { name = "a" }\n'), /^[^:]+: pool: /);
+});
+
+t.test('a pool size outside 0..64 or not whole is refused, naming the key', async (t) => {
+  t.match(refusal(t, pool('a').replace('size = 2', 'size = 65')), /pool\[0\]\.size: .*64/);
+  t.match(refusal(t, pool('a').replace('size = 2', 'size = -1')), /pool\[0\]\.size: /);
+  t.match(refusal(t, pool('a').replace('size = 2', 'size = 1.5')), /pool\[0\]\.size: /);
+  t.equal(parseConfig(pool('a').replace('size = 2', 'size = 0'), SOURCE).pools[0]?.size, 0, 'an empty pool is allowed');
+  t.equal(parseConfig(pool('a').replace('size = 2', 'size = 64'), SOURCE).pools[0]?.size, 64);
+});
+
+t.test('a bad pool name is refused, naming the key', async (t) => {
+  for (const name of ['Desktop', '1st', 'a b', 'a_b', '', 'x'.repeat(25), "a'b"]) {
+    t.match(refusal(t, pool(name)), /pool\[0\]\.name: /, JSON.stringify(name));
+  }
+  t.equal(parseConfig(pool('x'.repeat(24)), SOURCE).pools[0]?.name, 'x'.repeat(24), '24 characters are fine');
+});
+
+t.test('relative paths are refused, naming the key', async (t) => {
+  t.match(refusal(t, pool('a').replace('"/srv/golden/a.qcow2"', '"golden/a.qcow2"')), /pool\[0\]\.golden_image: must be an absolute path/);
+  t.match(refusal(t, pool('a', 'storage_dir = "pools/a"')), /pool\[0\]\.storage_dir: must be an absolute path/);
+  t.match(refusal(t, '[supervisor]\nstate_dir = "var/lib/tabula"\n'), /supervisor\.state_dir: must be an absolute path/);
+});
+
+t.test('text that is not TOML is refused as such', async (t) => {
+  t.match(refusal(t, '[supervisor\nheartbeat = 3\n'), /not valid TOML/);
+  t.match(refusal(t, 'heartbeat = \n'), /not valid TOML/);
+});
+
+t.test('two pools with the same name are refused', async (t) => {
+  t.match(refusal(t, `${pool('a')}${pool('a', 'spice_port_base = 6000\nstorage_dir = "/other"')}`), /pool\[1\]\.name: "a" is also the name of pool\[0\]/);
+});
+
+t.test('overlapping spice port ranges are refused, and adjacent ones accepted', async (t) => {
+  // pool a (size 2) takes 5920-5921.
+  t.match(refusal(t, `${pool('a')}${pool('b', 'spice_port_base = 5921')}`), /pool\[1\]\.spice_port_base: ports 5921-5922 overlap pool\[0\] \(a\)/);
+  t.match(refusal(t, `${pool('a', 'spice_port_base = 5922')}${pool('b', 'spice_port_base = 5921')}`), /pool\[1\]\.spice_port_base: .*overlap pool\[0\]/);
+  t.equal(parseConfig(`${pool('a')}${pool('b', 'spice_port_base = 5922')}`, SOURCE).pools.length, 2);
+});
+
+t.test('a port range running past 65535 is refused', async (t) => {
+  t.match(refusal(t, pool('a', 'spice_port_base = 65535')), /pool\[0\]\.spice_port_base: .*65535/);
+  t.equal(parseConfig(pool('a', 'spice_port_base = 65534'), SOURCE).pools[0]?.spicePortBase, 65534);
+});
+
+t.test('two pools sharing a storage directory are refused', async (t) => {
+  t.match(
+    refusal(t, `${pool('a', 'storage_dir = "/data/vms"')}${pool('b', 'spice_port_base = 6000\nstorage_dir = "/data/vms"')}`),
+    /pool\[1\]\.storage_dir: \/data\/vms is also used by pool\[0\]/,
+  );
+  t.match(
+    refusal(t, `${pool('a')}${pool('b', 'spice_port_base = 6000\nstorage_dir = "/var/lib/tabula/pools/a"')}`),
+    /pool\[1\]\.storage_dir: /,
+    'also against a defaulted storage_dir',
+  );
+});
+
+t.test('initrd or cmdline without kernel is refused, naming kernel', async (t) => {
+  t.match(refusal(t, pool('a', 'initrd = "/srv/initrd"')), /pool\[0\]\.kernel: initrd and cmdline need kernel/);
+  t.match(refusal(t, pool('a', 'cmdline = "quiet"')), /pool\[0\]\.kernel: /);
+  t.equal(parseConfig(pool('a', 'kernel = "/srv/vmlinuz"'), SOURCE).pools[0]?.kernel, '/srv/vmlinuz');
+});
+
+t.test('every problem is reported at once', async (t) => {
+  const message = refusal(t, pool('a', 'vcpus = 0\nmemory = 1'));
+  t.match(message, /pool\[0\]\.vcpus: /);
+  t.match(message, /pool\[0\]\.memory: /);
+});
+
+t.test('the returned config is deeply frozen', async (t) => {
+  const config = parseConfig(pool('a'), SOURCE);
+  t.ok(Object.isFrozen(config));
+  t.ok(Object.isFrozen(config.pools));
+  t.ok(Object.isFrozen(config.pools[0]));
+  t.throws(() => {
+    (config.pools[0] as { size: number }).size = 9;
+  }, TypeError);
+  t.throws(() => {
+    (config.pools as unknown as unknown[]).push({});
+  }, TypeError);
+});
