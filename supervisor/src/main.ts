@@ -108,6 +108,17 @@ async function main(): Promise<number> {
     });
   }
 
+  // SIGHUP re-reads the config; an invalid one is refused and the old one kept.
+  process.on('SIGHUP', () => {
+    loadConfig(args.config).then(
+      (next) => reconciler.reconfigure(next).then(() => logger.notice('config-reloaded', { config: args.config, pools: next.pools.map((p) => `${p.name}:${p.size}`).join(',') })),
+      (e: unknown) => {
+        const err = asTabulaError(e, 'config-invalid');
+        logger.err('config-reload-refused', { code: err.code, error: err.message });
+      },
+    );
+  });
+
   logger.notice('supervisor-starting', { version: VERSION, config: args.config, pools: config.pools.map((p) => `${p.name}:${p.size}`).join(',') });
   const events = libvirt.onDomainEvent(() => reconciler.poke());
   try {

@@ -59,7 +59,7 @@ interface RoundResult {
  * until the plan is empty. Events only wake it up; it always re-reads libvirt.
  */
 export class Reconciler {
-  readonly #config: Config;
+  #config: Config;
   readonly #deps: ReconcilerDeps;
   readonly #policy: HealthPolicy;
   readonly #lane = new Lane();
@@ -88,6 +88,22 @@ export class Reconciler {
   /** A hint that something changed: re-read libvirt now rather than at the next tick. */
   poke(): void {
     this.#wake.abort();
+  }
+
+  /**
+   * Swaps in a new, already validated config between two rounds. Pools that
+   * are gone are emptied by the next round; live sessions are not cut.
+   */
+  async reconfigure(next: Config): Promise<void> {
+    await this.#lane.run(async () => {
+      this.#config = next;
+      const names = new Set(next.pools.map((p) => p.name));
+      for (const name of [...this.#health.keys()]) if (!names.has(name)) this.#health.delete(name);
+      // Golden images are looked at again: the path or the file may have changed.
+      this.#golden.clear();
+      for (const p of next.pools) if (!this.#health.has(p.name)) this.#health.set(p.name, FRESH_HEALTH);
+    });
+    this.poke();
   }
 
   /** Marks a VM dirty so that it is destroyed and replaced by a fresh clone. */

@@ -76,7 +76,7 @@ function checkPoolsApart(pools: readonly PoolConfig[], source: string): void {
   pools.forEach((p, i) => {
     if (p.spicePortBase + Math.max(p.size, 1) - 1 > 65535) problems.push(`pool[${i}].spice_port_base: ${p.name}'s ports run past 65535`);
     pools.slice(0, i).forEach((q, j) => {
-      if (q.name === p.name) problems.push(`pool[${i}].name: "${p.name}" is also the name of pool[${j}]`);
+      if (q.name === p.name) problems.push(`pool[${i}].name: '${p.name}' is also the name of pool[${j}]`);
       if (q.storageDir === p.storageDir) problems.push(`pool[${i}].storage_dir: ${p.storageDir} is also used by pool[${j}]`);
       const overlap = p.spicePortBase < q.spicePortBase + q.size && q.spicePortBase < p.spicePortBase + p.size;
       if (overlap) problems.push(`pool[${i}].spice_port_base: ports ${p.spicePortBase}-${p.spicePortBase + p.size - 1} overlap pool[${j}] (${q.name})`);
@@ -89,7 +89,7 @@ function describeIssue(issue: ZodIssue): string {
   const key = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('').replace(/^\./, '');
   if (issue.code === 'unrecognized_keys') {
     const where = key === '' ? '' : `${key}: `;
-    return `${where}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${where}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   }
   return `${key || '(top level)'}: ${issue.message}`;
 }

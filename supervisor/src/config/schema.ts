@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 const poolName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1-24 characters: lower-case letters, digits and "-", starting with a letter');
+  .regex(/^[a-z][a-z0-9-]{0,23}$/, "must be 1-24 characters: lower-case letters, digits and '-', starting with a letter");
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 const port = z.number().int().min(1024).max(65535);
 const seconds = z.number().positive().max(86_400);

@@ -7,6 +7,8 @@ export class FakeNotifier implements Notifier {
   readonly statuses: string[] = [];
   /** What watchdogIntervalMs() answers; undefined is "no watchdog", as outside systemd. */
   watchdogMs: number | undefined = undefined;
+  /** Runs inside each watchdog ping: lets a test act at a precise point of the supervisor's loop. */
+  onWatchdog: (() => void) | undefined = undefined;
 
   ready(): void {
     this.readyCount++;
@@ -18,6 +20,7 @@ export class FakeNotifier implements Notifier {
 
   watchdog(): void {
     this.watchdogCount++;
+    this.onWatchdog?.();
   }
 
   stopping(): void {

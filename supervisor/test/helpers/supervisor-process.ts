@@ -39,6 +39,10 @@ export class SupervisorProcess {
     return waitFor(`log line ${pattern}`, async () => this.lines.find((l) => pattern.test(l)), timeoutMs);
   }
 
+  signal(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     this.#child.kill(signal);

@@ -137,13 +137,28 @@ t.test('the golden image was never written', async (t) => {
   t.equal(await sha256(root.golden), goldenBefore);
 });
 
-t.test('stopping the supervisor and removing the pool leaves nothing behind', async (t) => {
-  await supervisor.stop();
-  const exit = await supervisor.exited;
-  t.equal(exit.code, 0, 'SIGTERM is a clean exit');
-  // A config without the pool: the next supervisor removes every VM and file of it.
-  const empty = await writeConfig(root, testConfig(root, []), 'empty.toml');
-  supervisor = new SupervisorProcess(empty);
+t.test('SIGHUP reloads the config: an invalid one is refused, a smaller pool shrinks live', async (t) => {
+  const good = testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5940 }]);
+  await writeConfig(root, good.replace('size = 2', 'size = -1'));
+  supervisor.signal('SIGHUP');
+  await supervisor.waitForLine(/event=config-reload-refused .*pool\[0\]\.size/);
+  t.equal((await status()).pools[0]?.counts['clean'], 2, 'the old config stays in force');
+
+  await writeConfig(root, good.replace('size = 2', 'size = 1'));
+  supervisor.signal('SIGHUP');
+  await supervisor.waitForLine(/event=config-reloaded .*pools=it-life:1/);
+  await waitFor('slot 1 removed', async () => ((await listDomains(PREFIX)).map((d) => d.name).join() === `${PREFIX}0` ? true : undefined));
+  await waitFor('its files removed', async () => ((await readdir(storage)).every((f) => f.startsWith(`${PREFIX}0.`)) ? true : undefined));
+  t.equal((await status()).pools[0]?.size, 1, 'status shows the new size');
+
+  await writeConfig(root, testConfig(root, []));
+  supervisor.signal('SIGHUP');
   await waitFor('pool removed', async () => ((await listDomains(PREFIX)).length === 0 ? true : undefined));
+  t.same((await status()).pools, [], 'the pool is gone from the API');
+});
+
+t.test('SIGTERM is a clean exit', async (t) => {
+  await supervisor.stop();
+  t.equal((await supervisor.exited).code, 0);
   t.same(await listDomains(PREFIX), [], 'no domain of the pool is left');
 });
