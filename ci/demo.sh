@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# make demo: the supervisor keeping a pool of 2 disposable VMs of the test
+# golden image, on this machine, until Ctrl-C; then everything is removed.
+# TABULA_DEMO_SECONDS=N stops it by itself after N seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${TABULA_BUILD:-$PWD/build}
+DEMO=$BUILD/demo
+GOLDEN=$BUILD/test-golden
+POOL=demo
+
+if pgrep -f 'supervisor/dist/main.js' >/dev/null; then
+  echo "demo: a Tabula supervisor is already running (pgrep -af supervisor/dist/main.js); stop it first" >&2
+  exit 1
+fi
+
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+chmod 0711 "$DEMO"
+# QEMU runs as another user: give it copies it may read, leaving the build alone.
+cp "$GOLDEN"/{golden.qcow2,vmlinuz,initrd.img} "$DEMO/"
+
+write_config() { # $1 = pool size (0: no pool)
+  {
+    echo '[supervisor]'
+    echo "state_dir = \"$DEMO/state\""
+    echo 'hypervisor = "qemu"'
+    if [[ $1 -gt 0 ]]; then
+      cat <<TOML
+
+[[pool]]
+name = "$POOL"
+golden_image = "$DEMO/golden.qcow2"
+size = $1
+vcpus = 1
+memory = 256
+video = "vga"
+spice_port_base = 5920
+kernel = "$DEMO/vmlinuz"
+initrd = "$DEMO/initrd.img"
+cmdline = "$(cat "$GOLDEN/cmdline")"
+TOML
+    fi
+  } >"$DEMO/supervisor.toml"
+}
+write_config 2
+
+node supervisor/dist/main.js --config "$DEMO/supervisor.toml" >"$DEMO/supervisor.log" 2>&1 &
+SUP=$!
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "demo: removing the pool (the supervisor destroys its VMs and deletes their disks)..."
+  if kill -0 "$SUP" 2>/dev/null; then
+    write_config 0
+    kill -HUP "$SUP"
+    for _ in $(seq 60); do
+      virsh -c qemu:///system list --all --name | grep -q "^tabula-$POOL-" || break
+      sleep 0.5
+    done
+    kill -TERM "$SUP" 2>/dev/null || true
+    wait "$SUP" 2>/dev/null || true
+  fi
+  # Whatever the supervisor could not remove (it died, or was too slow):
+  for d in $(virsh -c qemu:///system list --all --name | grep "^tabula-$POOL-" || true); do
+    virsh -c qemu:///system destroy "$d" >/dev/null 2>&1 || true
+    virsh -c qemu:///system undefine "$d" >/dev/null 2>&1 || true
+  done
+  rm -rf "$DEMO/state"
+  echo "demo: done; the supervisor's log is in $DEMO/supervisor.log"
+}
+trap cleanup INT TERM EXIT
+
+cat <<MSG
+Tabula demo: a pool of 2 disposable VMs of the test golden image (software emulation).
+
+  Pool status:      supervisor/bin/tabulactl status         (add --json for scripts)
+  Recycle a VM:     supervisor/bin/tabulactl recycle tabula-$POOL-0
+  libvirt's view:   virsh -c qemu:///system list --all
+  A guest console:  cat $DEMO/state/pools/$POOL/tabula-$POOL-0.console.log
+  Supervisor log:   $DEMO/supervisor.log   (shown below)
+  D-Bus API:        busctl --system tree org.tabula.Supervisor1
+
+Ctrl-C stops the demo and removes its VMs and disks.
+
+MSG
+
+tail -n +1 -f "$DEMO/supervisor.log" --pid "$SUP" &
+TAIL=$!
+if [[ -n "${TABULA_DEMO_SECONDS:-}" ]]; then
+  sleep "$TABULA_DEMO_SECONDS"
+  supervisor/bin/tabulactl status || true
+else
+  wait "$SUP" || true
+fi
+kill "$TAIL" 2>/dev/null || true
