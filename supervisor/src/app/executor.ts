@@ -2,7 +2,8 @@ import type { Config, PoolConfig } from '../config/config.js';
 import { TabulaError } from '../domain/errors.js';
 import { vmFiles } from '../domain/pool.js';
 import type { Step } from '../domain/steps.js';
-import { renderDomainXml } from '../render/domain-xml.js';
+import { renderDomainXml, type DomainSpec } from '../render/domain-xml.js';
+import type { VmRecord } from '../domain/vm.js';
 import type { Disks } from '../ports/disks.js';
 import type { Libvirt } from '../ports/libvirt.js';
 import type { NewSecret } from '../ports/secrets.js';
@@ -25,25 +26,8 @@ export async function executeStep(step: Step, ctx: ExecutionContext, deps: Execu
   switch (step.kind) {
     case 'define-vm': {
       const pool = poolOf(ctx.config, step.record.pool);
-      const files = vmFiles(pool.name, step.record.slot);
       await disks.ensureDir(pool.storageDir);
-      await libvirt.defineDomain(
-        renderDomainXml({
-          name: step.name,
-          hypervisor: ctx.config.hypervisor,
-          memoryMiB: pool.memoryMiB,
-          vcpus: pool.vcpus,
-          firmware: pool.firmware,
-          video: pool.video,
-          overlayPath: `${pool.storageDir}/${files.overlay}`,
-          consoleLogPath: `${pool.storageDir}/${files.consoleLog}`,
-          ...(pool.kernel === undefined ? {} : { kernel: pool.kernel }),
-          ...(pool.initrd === undefined ? {} : { initrd: pool.initrd }),
-          ...(pool.cmdline === undefined ? {} : { cmdline: pool.cmdline }),
-          spice: { port: pool.spicePortBase + step.record.slot, listen: ctx.config.spiceListen, password: deps.newSecret() },
-          record: step.record,
-        }),
-      );
+      await libvirt.defineDomain(renderDomainXml(domainSpec(ctx.config, pool, step.name, step.record, deps.newSecret())));
       return;
     }
     case 'clone-disk': {
@@ -71,6 +55,26 @@ export async function executeStep(step: Step, ctx: ExecutionContext, deps: Execu
       await disks.remove(`${poolOf(ctx.config, step.pool).storageDir}/${step.file}`);
       return;
   }
+}
+
+/** Everything libvirt needs to know about a pool VM. */
+export function domainSpec(config: Config, pool: PoolConfig, name: string, record: VmRecord, spicePassword: string): DomainSpec {
+  const files = vmFiles(pool.name, record.slot);
+  return {
+    name,
+    hypervisor: config.hypervisor,
+    memoryMiB: pool.memoryMiB,
+    vcpus: pool.vcpus,
+    firmware: pool.firmware,
+    video: pool.video,
+    overlayPath: `${pool.storageDir}/${files.overlay}`,
+    consoleLogPath: `${pool.storageDir}/${files.consoleLog}`,
+    ...(pool.kernel === undefined ? {} : { kernel: pool.kernel }),
+    ...(pool.initrd === undefined ? {} : { initrd: pool.initrd }),
+    ...(pool.cmdline === undefined ? {} : { cmdline: pool.cmdline }),
+    spice: { port: pool.spicePortBase + record.slot, listen: config.spiceListen, password: spicePassword },
+    record,
+  };
 }
 
 function poolOf(config: Config, name: string): PoolConfig {

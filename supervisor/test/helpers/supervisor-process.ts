@@ -4,6 +4,8 @@ import { SUPERVISOR, TABULACTL, run, waitFor } from './env.js';
 /** The real supervisor as a child process, with its log lines kept for assertions. */
 export class SupervisorProcess {
   readonly lines: string[] = [];
+  /** When each line arrived (ms since epoch), index for index with `lines`. */
+  readonly times: number[] = [];
   readonly #child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
@@ -20,6 +22,7 @@ export class SupervisorProcess {
         let i;
         while ((i = buf.indexOf('\n')) >= 0) {
           this.lines.push(buf.slice(0, i));
+          this.times.push(Date.now());
           buf = buf.slice(i + 1);
         }
       });

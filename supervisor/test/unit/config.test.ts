@@ -159,7 +159,7 @@ t.test('text that is not TOML is refused as such', async (t) => {
 });
 
 t.test('two pools with the same name are refused', async (t) => {
-  t.match(refusal(t, `${pool('a')}${pool('a', 'spice_port_base = 6000\nstorage_dir = "/other"')}`), /pool\[1\]\.name: "a" is also the name of pool\[0\]/);
+  t.match(refusal(t, `${pool('a')}${pool('a', 'spice_port_base = 6000\nstorage_dir = "/other"')}`), /pool\[1\]\.name: ["']a["'] is also the name of pool\[0\]/);
 });
 
 t.test('overlapping spice port ranges are refused, and adjacent ones accepted', async (t) => {

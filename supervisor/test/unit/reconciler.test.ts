@@ -1,7 +1,6 @@
 import t from 'tap';
 import { Reconciler, type SupervisorStatus } from '../../src/app/reconciler.js';
 import { parseConfig } from '../../src/config/config.js';
-import { TabulaError } from '../../src/domain/errors.js';
 import { FakeClock } from '../fakes/fake-clock.js';
 import { FakeDisks } from '../fakes/fake-disks.js';
 import { FakeLibvirt } from '../fakes/fake-libvirt.js';
