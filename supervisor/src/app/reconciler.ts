@@ -66,6 +66,8 @@ export class Reconciler {
   readonly #health = new Map<string, PoolHealth>();
   readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
   readonly #listeners = new Set<(s: SupervisorStatus) => void>();
+  /** Why a start failed, so the removal that follows reports the real cause. */
+  readonly #startErrors = new Map<string, string>();
   #status: SupervisorStatus = { state: 'starting', reason: '', pools: [], line: 'starting' };
   #wake = new AbortController();
 
@@ -140,6 +142,8 @@ export class Reconciler {
     let ready = false;
     try {
       while (!signal.aborted) {
+        // Armed before the round, so a poke that arrives during it cuts the next sleep short.
+        this.#wake = new AbortController();
         const r = await this.settle();
         if (!ready && this.#status.state !== 'starting') {
           ready = true;
@@ -153,7 +157,6 @@ export class Reconciler {
         if (r.wakeAt !== undefined) next = Math.min(next, r.wakeAt);
         if (r.booting) next = Math.min(next, now + BOOT_POLL_MS);
         if (signal.aborted) break;
-        this.#wake = new AbortController();
         await clock.sleep(Math.max(0, next - now), this.#wake.signal);
       }
     } finally {
@@ -216,7 +219,9 @@ export class Reconciler {
     } catch (e) {
       const err = asTabulaError(e, 'libvirt-failed');
       logger.err('step-failed', { ...stepFields(step), code: err.code, error: err.message });
-      this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now());
+      // A failed start leaves a booting VM that is not running; its removal counts the failure, once.
+      if (step.kind === 'start-vm') this.#startErrors.set(step.name, `start-vm failed: ${err.message}`);
+      else this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now());
       // A clone that cannot be made may mean the golden image went away: look again.
       if (step.kind === 'clone-disk') this.#golden.delete(pool);
       return false;
@@ -224,8 +229,10 @@ export class Reconciler {
     logger.info(stepEvent(step), stepFields(step, clock.now()));
     if (step.kind === 'mark-clean') this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
     if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && isCloneFailure(step.reason)) {
-      this.#fail(pool, step.reason === 'boot-timeout' ? 'the guest did not report up in time' : 'the VM stopped while booting', clock.now());
+      const cause = step.reason === 'boot-timeout' ? 'the guest did not report up in time' : (this.#startErrors.get(step.name) ?? 'the VM stopped while booting');
+      this.#fail(pool, cause, clock.now());
     }
+    if (step.kind === 'undefine-vm' || step.kind === 'mark-clean') this.#startErrors.delete(step.name);
     return true;
   }
 
