@@ -20,8 +20,13 @@ node_modules/.installed: package.json package-lock.json
 golden:
 	@bash image/test-golden/build.sh
 
-build: node_modules/.installed
+SOURCES := $(shell find supervisor/src -name '*.ts') supervisor/tsconfig.json
+
+build: supervisor/dist/.built
+
+supervisor/dist/.built: node_modules/.installed $(SOURCES)
 	npx tsc -p supervisor/tsconfig.json
+	@touch $@
 
 daemons:
 	@bash ci/daemons.sh up
