@@ -117,7 +117,12 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e instanceof TabulaError ? e : new TabulaError('internal', String(e));
     const denied = /AccessDenied|not allowed|rejected send message/i.test(err.message);
-    const message = err.code === 'bus-unavailable' ? `the Tabula supervisor is not running (${BUS_NAME} is not on the system bus)` : err.message;
+    const message =
+      err.code === 'bus-unavailable'
+        ? `the Tabula supervisor is not running (${BUS_NAME} is not on the system bus)`
+        : denied
+          ? `permission denied: reading needs membership of group "tabula", changing anything needs root`
+          : err.message;
     process.stderr.write(`tabulactl: ${message}\n`);
     if (err.code === 'invalid-argument') process.stderr.write(`${USAGE}\n`);
     return denied ? 5 : (EXIT[err.code] ?? 1);

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { makeTestRoot, REPO, run, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
-import { SupervisorProcess } from '../helpers/supervisor-process.js';
+import { makeTestRoot, REPO, run, TABULACTL, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
+import { SupervisorProcess, tabulactl } from '../helpers/supervisor-process.js';
 import { removeDomains } from '../helpers/virsh.js';
 
 const POOL = `${TEST_PREFIX}-api`;
@@ -52,4 +52,24 @@ t.test('the exported interfaces match the documented contract', async (t) => {
   const documented = members(await readFile(join(REPO, 'docs/dbus/org.tabula.Supervisor1.xml'), 'utf8'));
   t.ok(documented.length > 20, 'the contract was parsed');
   t.same(live, documented);
+});
+
+t.test('the bus policy: root acts, group "tabula" only reads, anyone else is refused', async (t) => {
+  const { stdout } = await run('getent', ['group', 'tabula']);
+  const gid = stdout.split(':')[2] as string;
+  const as = (groups: string[], ...args: string[]) =>
+    run('setpriv', ['--reuid=65534', '--regid=65534', ...groups, process.execPath, TABULACTL, ...args]).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const reader = await as([`--groups=${gid}`], 'status');
+  t.equal(reader.code, 0, 'a member of "tabula" reads the status');
+  t.match(reader.out, POOL);
+  const act = await as([`--groups=${gid}`], 'recycle', `tabula-${POOL}-0`);
+  t.equal(act.code, 5, 'but may not recycle (exit 5)');
+  t.match(act.out, /permission denied/);
+  const stranger = await as(['--clear-groups'], 'status');
+  t.equal(stranger.code, 5, 'anyone else may not even read');
+  const root = await tabulactl('status');
+  t.equal(root.code, 0, 'root reads');
 });
