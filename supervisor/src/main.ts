@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import dbus from 'dbus-next';
+import type { Bus } from './adapters/dbus/call.js';
+import { connectSystemBus } from './adapters/dbus/connect.js';
 import { JournalLogger } from './adapters/journal-logger.js';
 import { LibvirtDbus } from './adapters/libvirt-dbus.js';
 import { QemuImgDisks } from './adapters/qemu-img-disks.js';
@@ -93,7 +94,14 @@ async function main(): Promise<number> {
     return problems.length === 0 ? 0 : EX_CONFIG;
   }
 
-  const bus = dbus.systemBus();
+  let bus: Bus;
+  try {
+    bus = await connectSystemBus();
+  } catch (e) {
+    const err = asTabulaError(e, 'bus-unavailable');
+    logger.err('bus-unavailable', { code: err.code, error: err.message });
+    return 1;
+  }
   bus.on('error', (e: Error) => logger.err('bus-error', { error: e.message }));
   const notifier = new SdNotifier();
   const libvirt = new LibvirtDbus(bus);

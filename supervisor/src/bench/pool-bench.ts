@@ -7,8 +7,8 @@ import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dbus from 'dbus-next';
 import { call } from '../adapters/dbus/call.js';
+import { connectSystemBus } from '../adapters/dbus/connect.js';
 import { BUS_NAME, ROOT_IFACE, ROOT_PATH } from '../api/dbus/names.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  const bus = dbus.systemBus();
+  const bus = await connectSystemBus();
   try {
     const vm = `tabula-${POOL}-0`;
     await waitLine(new RegExp(`event=vm-clean .*vm=${vm}`), 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import dbus from 'dbus-next';
 import { call, type Bus } from '../adapters/dbus/call.js';
+import { connectSystemBus } from '../adapters/dbus/connect.js';
 import { BUS_NAME, ERROR_PREFIX, POOL_IFACE, ROOT_IFACE, ROOT_PATH, VM_IFACE } from '../api/dbus/names.js';
 import { TabulaError, type ErrorCode } from '../domain/errors.js';
 import { formatStatus, type StatusView } from './format.js';
@@ -90,9 +91,10 @@ async function run(argv: string[]): Promise<number> {
     return args.length === 0 ? 2 : 0;
   }
   const [command, ...rest] = args;
-  const bus = dbus.systemBus();
-  bus.on('error', () => undefined);
+  let bus: Bus | undefined;
   try {
+    bus = await connectSystemBus(TIMEOUT_MS);
+    bus.on('error', () => undefined);
     switch (command) {
       case 'status': {
         if (rest.length > 0) throw new TabulaError('invalid-argument', 'status takes no arguments');
@@ -119,7 +121,9 @@ async function run(argv: string[]): Promise<number> {
     const denied = /AccessDenied|not allowed|rejected send message/i.test(err.message);
     const message =
       err.code === 'bus-unavailable'
-        ? `the Tabula supervisor is not running (${BUS_NAME} is not on the system bus)`
+        ? bus === undefined
+          ? err.message
+          : `the Tabula supervisor is not running (${BUS_NAME} is not on the system bus)`
         : denied
           ? `permission denied: reading needs membership of group "tabula", changing anything needs root`
           : err.message;
@@ -127,7 +131,7 @@ async function run(argv: string[]): Promise<number> {
     if (err.code === 'invalid-argument') process.stderr.write(`${USAGE}\n`);
     return denied ? 5 : (EXIT[err.code] ?? 1);
   } finally {
-    bus.disconnect();
+    bus?.disconnect();
   }
 }
 

@@ -2,7 +2,7 @@
 import { copyFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { makeTestRoot, run, SUPERVISOR, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
+import { makeTestRoot, run, SUPERVISOR, TABULACTL, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
 import { status, SupervisorProcess, waitForClean } from '../helpers/supervisor-process.js';
 import { listDomains, removeDomains } from '../helpers/virsh.js';
 
@@ -17,8 +17,12 @@ t.teardown(async () => {
 });
 
 async function runSupervisor(...args: string[]): Promise<{ code: number; out: string }> {
+  return runWith({}, SUPERVISOR, ...args);
+}
+
+async function runWith(env: NodeJS.ProcessEnv, script: string, ...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [SUPERVISOR, ...args], { timeout: 30_000 });
+    const { stdout, stderr } = await run(process.execPath, [script, ...args], { timeout: 30_000, env: { ...process.env, ...env } });
     return { code: 0, out: stdout + stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -97,4 +101,18 @@ t.test('golden images that are missing, not qcow2/raw, or chained are refused pe
   t.same((await listDomains(PREFIX)).map((d) => d.name), [`tabula-${TEST_PREFIX}-bad-missing-0`], 'only the fixed pool got a VM');
   await supervisor.stop();
   await waitFor('cleanup', async () => ((await removeDomains(PREFIX)) ? true : undefined));
+});
+
+t.test('without a system bus the supervisor and tabulactl fail at once, saying so', async (t) => {
+  const noBus = { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${root.dir}/no-bus` };
+  const path = await writeConfig(root, testConfig(root, []), 'nobus.toml');
+  const sup = await runWith(noBus, SUPERVISOR, '--config', path);
+  t.equal(sup.code, 1, 'supervisor exits 1 (systemd restarts it)');
+  t.match(sup.out, /<3>event=bus-unavailable .*cannot connect to the system bus/);
+  const ctl = await runWith(noBus, TABULACTL, 'status');
+  t.equal(ctl.code, 3, 'tabulactl exits 3');
+  t.match(ctl.out, /cannot connect to the system bus/);
+  const notRunning = await runWith({}, TABULACTL, 'status');
+  t.equal(notRunning.code, 3, 'with the bus up but no supervisor: exit 3 too');
+  t.match(notRunning.out, /the Tabula supervisor is not running/);
 });

@@ -36,7 +36,7 @@ export class SupervisorService {
     this.#sync(this.#api.status());
     this.#bus.export(ROOT_PATH, this.#root);
     this.#subscription = this.#api.onStatus((s) => this.#sync(s));
-    const reply = await this.#bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+    const reply = await withTimeout(this.#bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE), 10_000, `requesting ${BUS_NAME}`);
     if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
       throw new TabulaError('bus-name-taken', `${BUS_NAME} is already owned on the system bus: is another supervisor running?`);
     }
@@ -99,4 +99,12 @@ export class SupervisorService {
     this.#bus.unexport(path, obj);
     map.delete(name);
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TabulaError('bus-unavailable', `${what}: no answer from the bus within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
