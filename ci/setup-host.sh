@@ -19,6 +19,15 @@ PACKAGES=(
   conntrack
   iproute2
   python3
+  # Stations in tests: a real Spice client under a virtual display, screenshots read back by OCR.
+  virt-viewer
+  spice-client-gtk
+  xvfb
+  x11-apps
+  imagemagick
+  tesseract-ocr
+  netcat-openbsd
+  socat
 )
 
 if [[ $EUID -ne 0 ]]; then
