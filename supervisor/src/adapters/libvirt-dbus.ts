@@ -58,6 +58,18 @@ export class LibvirtDbus implements Libvirt {
     return xmls.filter((x): x is string => x !== undefined).map(parseDomainXml);
   }
 
+  async getDomain(name: string): Promise<DomainSnapshot | undefined> {
+    const path = await this.#lookupOptional(name);
+    if (path === undefined) return undefined;
+    try {
+      const [xml] = (await this.#domainCall(path, 'GetXMLDesc', 'u', [0])) as [string];
+      return parseDomainXml(xml);
+    } catch (e) {
+      if (e instanceof TabulaError && e.code === 'not-found') return undefined;
+      throw e;
+    }
+  }
+
   async defineDomain(xml: string): Promise<void> {
     await this.#connect('DomainDefineXML', 's', [xml]);
   }

@@ -1,12 +1,13 @@
 import type { Config, PoolConfig } from '../config/config.js';
 import { TabulaError } from '../domain/errors.js';
 import { vmFiles } from '../domain/pool.js';
-import type { Step } from '../domain/steps.js';
+import { matches, type Step } from '../domain/steps.js';
 import { renderDomainXml, type DomainSpec } from '../render/domain-xml.js';
 import type { VmRecord } from '../domain/vm.js';
 import type { Disks } from '../ports/disks.js';
 import type { Libvirt } from '../ports/libvirt.js';
 import type { NewSecret } from '../ports/secrets.js';
+import type { KeyedLocks } from './keyed-locks.js';
 
 export interface ExecutorDeps {
   readonly libvirt: Libvirt;
@@ -16,12 +17,28 @@ export interface ExecutorDeps {
 
 export interface ExecutionContext {
   readonly config: Config;
+  readonly locks: KeyedLocks;
   /** The format of each pool's golden image, as inspected. */
   readonly goldenFormat: (pool: string) => string | undefined;
 }
 
-/** Maps each step kind to its side effects. Each is safe to repeat. */
+/**
+ * Carries out one step. A step on an existing VM runs under that VM's lock and
+ * only if its record is still the one it was planned against; otherwise it
+ * throws `conflict` and the next round plans again.
+ */
 export async function executeStep(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): Promise<void> {
+  if (!('expect' in step)) return carryOut(step, ctx, deps);
+  await ctx.locks.run(step.name, async () => {
+    const current = await deps.libvirt.getDomain(step.name);
+    if (!matches(step.expect, current?.record)) {
+      throw new TabulaError('conflict', `${step.name} changed since it was observed (now ${current?.record?.state ?? 'gone'})`);
+    }
+    await carryOut(step, ctx, deps);
+  });
+}
+
+async function carryOut(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): Promise<void> {
   const { libvirt, disks } = deps;
   switch (step.kind) {
     case 'define-vm': {
@@ -42,6 +59,7 @@ export async function executeStep(step: Step, ctx: ExecutionContext, deps: Execu
       await libvirt.startDomain(step.name);
       return;
     case 'mark-clean':
+    case 'mark-connected':
       await libvirt.setVmRecord(step.name, step.record);
       return;
     case 'destroy-vm':

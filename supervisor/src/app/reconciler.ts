@@ -20,6 +20,7 @@ import type { Disposable } from '../ports/disposable.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier } from '../ports/notifier.js';
 import { executeStep, type ExecutorDeps } from './executor.js';
+import { KeyedLocks } from './keyed-locks.js';
 import { Lane } from './lane.js';
 import { stepEvent, stepFields, stepPool } from './step-log.js';
 
@@ -44,6 +45,8 @@ export interface ReconcilerDeps extends ExecutorDeps {
 const BOOT_POLL_MS = 250;
 /** How often a golden image that was found unusable is looked at again. */
 const GOLDEN_RECHECK_MS = 5_000;
+/** Beyond a station's connect wait, before a hand-off nobody took up is given up on by the planner. */
+const HANDOFF_SLACK_MS = 30_000;
 /** A settle stops after this many rounds even if steps keep coming, so the watchdog is fed. */
 const MAX_ROUNDS_PER_SETTLE = 40;
 
@@ -63,6 +66,7 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #policy: HealthPolicy;
   readonly #lane = new Lane();
+  readonly #locks = new KeyedLocks();
   readonly #health = new Map<string, PoolHealth>();
   readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
   readonly #listeners = new Set<(s: SupervisorStatus) => void>();
@@ -111,9 +115,9 @@ export class Reconciler {
   /** Marks a VM dirty so that it is destroyed and replaced by a fresh clone. */
   async recycle(name: string): Promise<void> {
     try {
-      await this.#lane.run(async () => {
-        const vm = (await this.#deps.libvirt.listDomains()).filter(isOwned).find((d) => d.name === name);
-        if (!vm) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
+      await this.#locks.run(name, async () => {
+        const vm = await this.#deps.libvirt.getDomain(name);
+        if (!vm?.record) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
         if (vm.record.state === 'dirty') return;
         await this.#deps.libvirt.setVmRecord(name, withState(vm.record, 'dirty', this.#deps.clock.now()));
         this.#deps.logger.notice('vm-marked-dirty', { vm: name, pool: vm.record.pool, was: vm.record.state });
@@ -196,8 +200,10 @@ export class Reconciler {
   }
 
   #desired(): Desired {
+    const st = this.#config.stations;
     return {
       maxParallelBoots: this.#config.maxParallelBoots,
+      handoffTimeoutMs: st ? st.connectWaitMs + HANDOFF_SLACK_MS : Number.POSITIVE_INFINITY,
       pools: this.#config.pools.map((p) => {
         const h = this.#healthOf(p.name);
         return {
@@ -215,9 +221,14 @@ export class Reconciler {
     const { logger, clock } = this.#deps;
     const pool = stepPool(step);
     try {
-      await executeStep(step, { config: this.#config, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
+      await executeStep(step, { config: this.#config, locks: this.#locks, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
     } catch (e) {
       const err = asTabulaError(e, 'libvirt-failed');
+      if (err.code === 'conflict') {
+        // Someone else changed the VM first; the next round sees it as it is now.
+        logger.debug('step-skipped', { ...stepFields(step), reason: err.message });
+        return true;
+      }
       logger.err('step-failed', { ...stepFields(step), code: err.code, error: err.message });
       // A failed start leaves a booting VM that is not running; its removal counts the failure, once.
       if (step.kind === 'start-vm') this.#startErrors.set(step.name, `start-vm failed: ${err.message}`);

@@ -6,6 +6,7 @@ const EVENTS: Record<StepKind, string> = {
   'clone-disk': 'disk-cloned',
   'start-vm': 'vm-started',
   'mark-clean': 'vm-clean',
+  'mark-connected': 'session-connected',
   'destroy-vm': 'vm-destroyed',
   'undefine-vm': 'vm-undefined',
   'delete-file': 'file-deleted',
@@ -21,6 +22,7 @@ export function stepPool(step: Step): string {
     case 'define-vm':
     case 'start-vm':
     case 'mark-clean':
+    case 'mark-connected':
     case 'destroy-vm':
       return step.record.pool;
     case 'clone-disk':

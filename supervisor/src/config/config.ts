@@ -19,13 +19,27 @@ export interface PoolConfig {
   readonly bootTimeoutMs: number;
 }
 
+export interface StationsConfig {
+  readonly interface: string;
+  readonly address: string;
+  readonly signalPort: number;
+  readonly spicePort: number;
+  readonly connectWaitMs: number;
+  readonly forwardGraceMs: number;
+  readonly consoleAddress: string;
+  readonly consoleInterface: string;
+  readonly nftTable: string;
+}
+
 export interface Config {
   readonly source: string;
   readonly stateDir: string;
   readonly hypervisor: 'kvm' | 'qemu';
   readonly maxParallelBoots: number;
   readonly heartbeatMs: number;
+  /** Where VM consoles listen: the stations' console address when there is a station LAN. */
   readonly spiceListen: string;
+  readonly stations?: StationsConfig;
   readonly pools: readonly PoolConfig[];
 }
 
@@ -60,13 +74,27 @@ export function parseConfig(text: string, source: string): Config {
     }),
   );
   checkPoolsApart(pools, source);
+  const st = parsed.data.stations;
+  const stations: StationsConfig | undefined = st && {
+    interface: st.interface,
+    address: st.address,
+    signalPort: st.signal_port,
+    spicePort: st.spice_port,
+    connectWaitMs: st.connect_wait * 1000,
+    forwardGraceMs: st.forward_grace * 1000,
+    consoleAddress: st.console_address,
+    consoleInterface: st.console_interface,
+    nftTable: st.nft_table,
+  };
+  if (stations) checkStationPorts(stations, pools, source);
   return deepFreeze({
     source,
     stateDir: s.state_dir,
     hypervisor: s.hypervisor,
     maxParallelBoots: s.max_parallel_boots,
     heartbeatMs: s.heartbeat * 1000,
-    spiceListen: s.spice_listen,
+    spiceListen: stations?.consoleAddress ?? s.spice_listen,
+    ...(stations ? { stations } : {}),
     pools,
   });
 }
@@ -81,6 +109,18 @@ function checkPoolsApart(pools: readonly PoolConfig[], source: string): void {
       const overlap = p.spicePortBase < q.spicePortBase + q.size && q.spicePortBase < p.spicePortBase + p.size;
       if (overlap) problems.push(`pool[${i}].spice_port_base: ports ${p.spicePortBase}-${p.spicePortBase + p.size - 1} overlap pool[${j}] (${q.name})`);
     });
+  });
+  if (problems.length > 0) throw new TabulaError('config-invalid', `${source}: ${problems.join('; ')}`);
+}
+
+function checkStationPorts(st: StationsConfig, pools: readonly PoolConfig[], source: string): void {
+  const problems: string[] = [];
+  if (st.signalPort === st.spicePort) problems.push(`stations.spice_port: ${st.spicePort} is also the signal port`);
+  if (st.address === st.consoleAddress) problems.push('stations.console_address: must differ from stations.address, or consoles would sit on the station LAN');
+  pools.forEach((p, i) => {
+    for (const [key, port] of [['signal_port', st.signalPort], ['spice_port', st.spicePort]] as const) {
+      if (port >= p.spicePortBase && port < p.spicePortBase + p.size) problems.push(`stations.${key}: ${port} is inside pool[${i}]'s console ports`);
+    }
   });
   if (problems.length > 0) throw new TabulaError('config-invalid', `${source}: ${problems.join('; ')}`);
 }

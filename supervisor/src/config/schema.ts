@@ -30,6 +30,28 @@ const poolSchema = z
     path: ['kernel'],
   });
 
+const ipv4 = z.string().ip({ version: 'v4' });
+const interfaceName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be a network interface name (1-15 characters)');
+
+/** The station LAN: where kiosks ask for a desktop and reach its console (the seed's client.conf and vm_manager.conf). */
+const stationsSchema = z
+  .object({
+    interface: interfaceName,
+    address: ipv4.default('169.254.24.1'),
+    signal_port: port.default(5905),
+    spice_port: port.default(5906),
+    /** Seconds a station has to connect its Spice client after a hand-off (count_conn_tryes). */
+    connect_wait: z.number().int().min(1).max(600).default(10),
+    /** Seconds the forward stays open after the client connected, for its other Spice channels. */
+    forward_grace: z.number().min(0).max(60).default(3),
+    /** Where VM consoles listen: an address on a dummy interface, reachable from stations only through a forward. */
+    console_address: ipv4.default('169.254.25.1'),
+    console_interface: interfaceName.default('tabula-console'),
+    /** The nftables table Tabula owns (inet family). */
+    nft_table: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default('tabula'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     supervisor: z
@@ -44,6 +66,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    stations: stationsSchema.optional(),
     pool: z.array(poolSchema).default([]),
   })
   .strict();

@@ -10,11 +10,13 @@ export type ErrorCode =
   | 'libvirt-unavailable'
   | 'libvirt-failed'
   | 'disk-failed'
+  | 'firewall-failed'
   | 'timeout'
   | 'not-found'
   | 'invalid-argument'
   | 'bus-name-taken'
   | 'bus-unavailable'
+  | 'conflict'
   | 'internal';
 
 export class TabulaError extends Error {

@@ -1,5 +1,5 @@
 import { ownerOfFile, vmFiles } from './pool.js';
-import type { RemovalReason, Step } from './steps.js';
+import { expectOf, type RemovalReason, type Step } from './steps.js';
 import { vmName, withState, type ObservedVm, type VmRecord } from './vm.js';
 
 /** What a pool should look like, from config plus what health allows now. */
@@ -17,6 +17,11 @@ export interface Desired {
   readonly pools: readonly PoolSpec[];
   /** Clones booting at once, across pools: a small host boots a few at a time faster than all. */
   readonly maxParallelBoots: number;
+  /**
+   * How long after a hand-off a VM whose station never connected is given up
+   * on. The dispatcher that handed it out normally settles it well before.
+   */
+  readonly handoffTimeoutMs: number;
 }
 
 export interface PoolFile {
@@ -50,7 +55,7 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   for (const vm of observed.vms) {
     const pool = pools.get(vm.record.pool);
     const wanted = pool !== undefined && vm.record.slot < pool.size && vm.name === vmName(pool.name, vm.record.slot);
-    const step = wanted ? planWantedVm(vm, pool, filesOf.get(vm.name) ?? new Set(), now, wake) : planUnwantedVm(vm, now);
+    const step = wanted ? planWantedVm(vm, pool, desired, filesOf.get(vm.name) ?? new Set(), now, wake) : planUnwantedVm(vm, now);
     if (step) steps.push(step);
   }
 
@@ -82,32 +87,50 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   return wake.length > 0 ? { steps, wakeAt: Math.min(...wake) } : { steps };
 }
 
-function planWantedVm(vm: ObservedVm, pool: PoolSpec, files: ReadonlySet<string>, now: number, wake: number[]): Step | undefined {
+function planWantedVm(vm: ObservedVm, pool: PoolSpec, desired: Desired, files: ReadonlySet<string>, now: number, wake: number[]): Step | undefined {
   const r = vm.record;
   switch (r.state) {
     case 'cloning': {
       if (vm.active) return destroy(vm, now, 'inconsistent');
       if (!pool.canClone) return undefined;
       const { overlay } = vmFiles(pool.name, r.slot);
-      if (!files.has(overlay)) return { kind: 'clone-disk', name: vm.name, pool: pool.name, slot: r.slot };
-      return { kind: 'start-vm', name: vm.name, record: withState(r, 'booting', now, { bootDeadline: now + pool.bootTimeoutMs }) };
+      if (!files.has(overlay)) return { kind: 'clone-disk', name: vm.name, pool: pool.name, slot: r.slot, expect: expectOf(vm.record) };
+      return { kind: 'start-vm', name: vm.name, record: withState(r, 'booting', now, { bootDeadline: now + pool.bootTimeoutMs }), expect: expectOf(vm.record) };
     }
     case 'booting': {
       if (!vm.active) return undefine(vm, 'died-while-booting');
-      if (vm.agentConnected) return { kind: 'mark-clean', name: vm.name, record: withState(r, 'clean', now) };
+      if (vm.agentConnected) return { kind: 'mark-clean', name: vm.name, record: withState(r, 'clean', now), expect: expectOf(vm.record) };
       const deadline = r.bootDeadline ?? r.stateSince + pool.bootTimeoutMs;
       if (now >= deadline) return destroy(vm, now, 'boot-timeout');
       wake.push(deadline);
       return undefined;
     }
     case 'clean':
-    case 'in-use':
       // A VM that stopped on its own is never started again: its disk may hold
       // a visitor's data, and a clean one is cheaper to clone than to trust.
       return vm.active ? undefined : undefine(vm, 'died');
+    case 'in-use':
+      return vm.active ? planSession(vm, desired, now, wake) : undefine(vm, 'session-ended');
     case 'dirty':
       return vm.active ? destroy(vm, now, 'dirty') : undefine(vm, 'dirty');
   }
+}
+
+/**
+ * A running in-use VM. The session ends when its Spice client is gone; a
+ * hand-off nobody took up is given up. Neither ever returns the VM to clean:
+ * only the dispatcher that watched the whole wait may do that.
+ */
+function planSession(vm: ObservedVm, desired: Desired, now: number, wake: number[]): Step | undefined {
+  const s = vm.record.session;
+  if (s === undefined) return destroy(vm, now, 'inconsistent');
+  if (vm.clientConnected === undefined) return undefined;
+  if (s.connectedAt !== undefined) return vm.clientConnected ? undefined : destroy(vm, now, 'session-ended');
+  if (vm.clientConnected) return { kind: 'mark-connected', name: vm.name, record: { ...vm.record, session: { ...s, connectedAt: now } }, expect: expectOf(vm.record) };
+  const deadline = s.handedAt + desired.handoffTimeoutMs;
+  if (now >= deadline) return destroy(vm, now, 'handoff-abandoned');
+  wake.push(deadline);
+  return undefined;
 }
 
 function planUnwantedVm(vm: ObservedVm, now: number): Step | undefined {
@@ -118,11 +141,11 @@ function planUnwantedVm(vm: ObservedVm, now: number): Step | undefined {
 
 function destroy(vm: ObservedVm, now: number, reason: RemovalReason): Step {
   // Marked dirty first, so a crash right after the destroy cannot be read as "died".
-  return { kind: 'destroy-vm', name: vm.name, record: withState(vm.record, 'dirty', now), reason };
+  return { kind: 'destroy-vm', name: vm.name, record: withState(vm.record, 'dirty', now), reason, expect: expectOf(vm.record) };
 }
 
 function undefine(vm: ObservedVm, reason: RemovalReason): Step {
-  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason };
+  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record) };
 }
 
 function newRecord(pool: string, slot: number, now: number): VmRecord {

@@ -1,4 +1,4 @@
-import type { VmRecord } from './vm.js';
+import type { VmRecord, VmState } from './vm.js';
 
 /** Why a VM is being taken away. Some of them count as a failed clone. */
 export type RemovalReason =
@@ -7,20 +7,43 @@ export type RemovalReason =
   | 'died'
   | 'died-while-booting'
   | 'boot-timeout'
+  | 'session-ended'
+  | 'handoff-abandoned'
   | 'inconsistent';
 
 export function isCloneFailure(reason: RemovalReason): boolean {
   return reason === 'died-while-booting' || reason === 'boot-timeout';
 }
 
+/**
+ * The version of a VM's record a step was planned against. The executor
+ * re-reads the record under the VM's lock and skips the step if it changed
+ * (a hand-off or an admin got there first).
+ */
+export interface Expect {
+  readonly state: VmState;
+  readonly since: number;
+  readonly connectedAt?: number;
+}
+
+export function expectOf(record: VmRecord): Expect {
+  const c = record.session?.connectedAt;
+  return { state: record.state, since: record.stateSince, ...(c === undefined ? {} : { connectedAt: c }) };
+}
+
+export function matches(expect: Expect, record: VmRecord | undefined): boolean {
+  return record !== undefined && record.state === expect.state && record.stateSince === expect.since && record.session?.connectedAt === expect.connectedAt;
+}
+
 /** One side effect, as data. The executor maps each kind to port calls. */
 export type Step =
   | { readonly kind: 'define-vm'; readonly name: string; readonly record: VmRecord }
-  | { readonly kind: 'clone-disk'; readonly name: string; readonly pool: string; readonly slot: number }
-  | { readonly kind: 'start-vm'; readonly name: string; readonly record: VmRecord }
-  | { readonly kind: 'mark-clean'; readonly name: string; readonly record: VmRecord }
-  | { readonly kind: 'destroy-vm'; readonly name: string; readonly record: VmRecord; readonly reason: RemovalReason }
-  | { readonly kind: 'undefine-vm'; readonly name: string; readonly pool: string; readonly reason: RemovalReason }
+  | { readonly kind: 'clone-disk'; readonly name: string; readonly pool: string; readonly slot: number; readonly expect: Expect }
+  | { readonly kind: 'start-vm'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
+  | { readonly kind: 'mark-clean'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
+  | { readonly kind: 'mark-connected'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
+  | { readonly kind: 'destroy-vm'; readonly name: string; readonly record: VmRecord; readonly reason: RemovalReason; readonly expect: Expect }
+  | { readonly kind: 'undefine-vm'; readonly name: string; readonly pool: string; readonly reason: RemovalReason; readonly expect: Expect }
   | { readonly kind: 'delete-file'; readonly pool: string; readonly file: string };
 
 export type StepKind = Step['kind'];

@@ -10,6 +10,17 @@ export function isVmState(s: string): s is VmState {
   return (VM_STATES as readonly string[]).includes(s);
 }
 
+/** A visitor's use of a VM, from hand-off to the end. Kept in the VM's record. */
+export interface SessionRecord {
+  readonly id: string;
+  /** The station's IPv4 address on the station LAN. */
+  readonly station: string;
+  readonly protocol: 'v0' | 'v1';
+  readonly handedAt: number;
+  /** When the station's Spice client was first seen on the console. From then on the VM is used. */
+  readonly connectedAt?: number;
+}
+
 export interface VmRecord {
   readonly pool: string;
   readonly slot: number;
@@ -20,6 +31,8 @@ export interface VmRecord {
   readonly stateSince: number;
   /** While booting: when to give up waiting for the guest agent (ms since epoch). */
   readonly bootDeadline?: number;
+  /** While in-use (and kept when dirty, for the record): who has it. */
+  readonly session?: SessionRecord;
 }
 
 /** What libvirt says about one domain. */
@@ -38,6 +51,11 @@ export interface DomainSnapshot {
 /** A domain Tabula owns. */
 export interface ObservedVm extends DomainSnapshot {
   readonly record: VmRecord;
+  /**
+   * Whether a Spice client holds an established connection to the console
+   * right now; undefined where nobody looked (no station LAN configured).
+   */
+  readonly clientConnected?: boolean;
 }
 
 export function isOwned(d: DomainSnapshot): d is ObservedVm {
@@ -49,7 +67,9 @@ export function vmName(pool: string, slot: number): string {
   return `tabula-${pool}-${slot}`;
 }
 
+/** The record in a new state. A clean VM never carries a session; a dirty one keeps it for the log. */
 export function withState(record: VmRecord, state: VmState, now: number, extra: Partial<VmRecord> = {}): VmRecord {
-  const { bootDeadline: _dropped, ...rest } = record;
-  return { ...rest, ...extra, state, stateSince: now };
+  const { bootDeadline: _dropped, session, ...rest } = record;
+  const keep = session !== undefined && (state === 'in-use' || state === 'dirty') ? { session } : {};
+  return { ...rest, ...keep, ...extra, state, stateSince: now };
 }

@@ -13,6 +13,8 @@ export interface DomainEventHint {
  */
 export interface Libvirt {
   listDomains(): Promise<DomainSnapshot[]>;
+  /** One domain, or undefined when there is none by that name. */
+  getDomain(name: string): Promise<DomainSnapshot | undefined>;
   defineDomain(xml: string): Promise<void>;
   startDomain(name: string): Promise<void>;
   destroyDomain(name: string): Promise<void>;

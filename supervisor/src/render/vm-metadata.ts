@@ -1,4 +1,4 @@
-import { isVmState, type VmRecord } from '../domain/vm.js';
+import { isVmState, type SessionRecord, type VmRecord } from '../domain/vm.js';
 import { esc } from './xml.js';
 
 /** The XML namespace of Tabula's record inside a libvirt domain's <metadata>. */
@@ -9,7 +9,12 @@ export const METADATA_PREFIX = 'tabula';
 export function renderVmRecord(r: VmRecord, withNamespace: boolean): string {
   const ns = withNamespace ? `${METADATA_PREFIX}:vm xmlns:${METADATA_PREFIX}="${METADATA_NS}"` : 'vm';
   const deadline = r.bootDeadline === undefined ? '' : ` boot-deadline="${iso(r.bootDeadline)}"`;
-  return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${deadline}/>`;
+  const s = r.session;
+  const session = s
+    ? ` session="${esc(s.id)}" station="${esc(s.station)}" protocol="${s.protocol}" handed="${iso(s.handedAt)}"` +
+      (s.connectedAt === undefined ? '' : ` connected="${iso(s.connectedAt)}"`)
+    : '';
+  return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${deadline}${session}/>`;
 }
 
 /**
@@ -24,8 +29,20 @@ export function parseVmRecord(attrs: Record<string, string>): VmRecord | undefin
   const createdAt = time(attrs['created']) ?? 0;
   const stateSince = time(attrs['state-since']) ?? 0;
   const bootDeadline = time(attrs['boot-deadline']);
-  if (!isVmState(state)) return { pool, slot, state: 'dirty', createdAt, stateSince };
-  return { pool, slot, state, createdAt, stateSince, ...(bootDeadline === undefined ? {} : { bootDeadline }) };
+  const session = parseSession(attrs);
+  const extra = { ...(bootDeadline === undefined ? {} : { bootDeadline }), ...(session === undefined ? {} : { session }) };
+  if (!isVmState(state)) return { pool, slot, state: 'dirty', createdAt, stateSince, ...extra };
+  return { pool, slot, state, createdAt, stateSince, ...extra };
+}
+
+function parseSession(attrs: Record<string, string>): SessionRecord | undefined {
+  const id = attrs['session'];
+  const station = attrs['station'];
+  const handedAt = time(attrs['handed']);
+  if (id === undefined || station === undefined || handedAt === undefined) return undefined;
+  const connectedAt = time(attrs['connected']);
+  const protocol = attrs['protocol'] === 'v1' ? 'v1' : 'v0';
+  return { id, station, protocol, handedAt, ...(connectedAt === undefined ? {} : { connectedAt }) };
 }
 
 function iso(ms: number): string {

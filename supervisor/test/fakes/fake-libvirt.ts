@@ -37,6 +37,12 @@ export class FakeLibvirt implements Libvirt {
     return [...this.#domains.values()].map(snapshot);
   }
 
+  async getDomain(name: string): Promise<DomainSnapshot | undefined> {
+    this.#enter('getDomain', name);
+    const d = this.#domains.get(name);
+    return d === undefined ? undefined : snapshot(d);
+  }
+
   async defineDomain(xml: string): Promise<void> {
     const parsed = parseDomainXml(xml);
     this.#enter('defineDomain', parsed.name);

@@ -3,6 +3,8 @@ import { plan, type Desired, type Observed, type PoolFile, type PoolSpec } from 
 import type { Step } from '../../src/domain/steps.js';
 import { VM_STATES, vmName, type ObservedVm, type VmRecord, type VmState } from '../../src/domain/vm.js';
 
+const HANDOFF_MS = 40_000;
+
 const NOW = 1_900_000_000_000;
 const BOOT_MS = 60_000;
 
@@ -11,18 +13,31 @@ function spec(over: Partial<PoolSpec> = {}): PoolSpec {
 }
 
 function desired(pools: PoolSpec[] = [spec()], maxParallelBoots = 2): Desired {
-  return { pools, maxParallelBoots };
+  return { pools, maxParallelBoots, handoffTimeoutMs: HANDOFF_MS };
 }
 
-function vm(slot: number, state: VmState, over: { pool?: string; active?: boolean; agent?: boolean; record?: Partial<VmRecord>; name?: string } = {}): ObservedVm {
+function vm(
+  slot: number,
+  state: VmState,
+  over: { pool?: string; active?: boolean; agent?: boolean; client?: boolean; record?: Partial<VmRecord>; name?: string } = {},
+): ObservedVm {
   const pool = over.pool ?? 'desk';
   return {
     name: over.name ?? vmName(pool, slot),
     uuid: `uuid-${pool}-${slot}`,
     active: over.active ?? (state !== 'cloning'),
     agentConnected: over.agent ?? false,
+    ...(over.client === undefined ? {} : { clientConnected: over.client }),
     record: { pool, slot, state, createdAt: NOW - 10_000, stateSince: NOW - 5_000, ...over.record },
   };
+}
+
+/** The expect a step planned on `vm(…)` carries. */
+const EXPECT = (state: VmState) => ({ state, since: NOW - 5_000 });
+
+/** A session handed out `ago` ms before NOW. */
+function session(ago: number, connected?: number) {
+  return { id: 's1', station: '169.254.24.10', protocol: 'v0' as const, handedAt: NOW - ago, ...(connected === undefined ? {} : { connectedAt: connected }) };
 }
 
 function files(pool: string, ...names: string[]): PoolFile[] {
@@ -61,7 +76,7 @@ t.test('a pool of size 0 gets nothing', async (t) => {
 
 t.test('a cloning VM without its overlay gets clone-disk', async (t) => {
   const p = plan(observed([vm(0, 'cloning')]), desired([spec({ size: 1 })]), NOW);
-  t.same(p.steps, [{ kind: 'clone-disk', name: 'tabula-desk-0', pool: 'desk', slot: 0 }]);
+  t.same(p.steps, [{ kind: 'clone-disk', name: 'tabula-desk-0', pool: 'desk', slot: 0, expect: EXPECT('cloning') }]);
 });
 
 t.test('a cloning VM whose overlay exists is started with a booting record and a boot deadline', async (t) => {
@@ -72,6 +87,7 @@ t.test('a cloning VM whose overlay exists is started with a booting record and a
       kind: 'start-vm',
       name: 'tabula-desk-0',
       record: { pool: 'desk', slot: 0, state: 'booting', createdAt: before.record.createdAt, stateSince: NOW, bootDeadline: NOW + BOOT_MS },
+      expect: EXPECT('cloning'),
     },
   ]);
 });
@@ -128,19 +144,41 @@ t.test('a booting VM without a recorded deadline times out bootTimeoutMs after i
 
 t.test('a booting VM that stopped is undefined as died-while-booting', async (t) => {
   const p = plan(observed([vm(0, 'booting', { active: false })]), desired([spec({ size: 1 })]), NOW);
-  t.same(p.steps, [{ kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died-while-booting' }]);
+  t.same(p.steps, [{ kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died-while-booting', expect: EXPECT('booting') }]);
 });
 
-t.test('a clean or in-use running VM is left alone', async (t) => {
-  t.same(plan(observed([vm(0, 'clean'), vm(1, 'in-use')]), desired(), NOW), { steps: [] });
+t.test('a clean running VM, and an in-use one whose client is connected, are left alone', async (t) => {
+  const inUse = vm(1, 'in-use', { client: true, record: { session: session(60_000, NOW - 50_000) } });
+  t.same(plan(observed([vm(0, 'clean'), inUse]), desired(), NOW), { steps: [] });
+  const unobserved = vm(1, 'in-use', { record: { session: session(600_000) } });
+  t.same(plan(observed([vm(0, 'clean'), unobserved]), desired(), NOW), { steps: [] }, 'without a station LAN nobody judges sessions');
 });
 
-t.test('a clean or in-use VM that stopped is undefined as died, never restarted', async (t) => {
-  const p = plan(observed([vm(0, 'clean', { active: false }), vm(1, 'in-use', { active: false })]), desired(), NOW);
+t.test('a clean VM that stopped is undefined as died; an in-use one as session-ended; never restarted', async (t) => {
+  const p = plan(observed([vm(0, 'clean', { active: false }), vm(1, 'in-use', { active: false, record: { session: session(1000) } })]), desired(), NOW);
   t.same(p.steps, [
-    { kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died' },
-    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'died' },
+    { kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died', expect: EXPECT('clean') },
+    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'session-ended', expect: EXPECT('in-use') },
   ]);
+});
+
+t.test('sessions: a client seen connects the session, a client gone ends it, a hand-off nobody took up is given up', async (t) => {
+  const handed = vm(0, 'in-use', { client: true, record: { session: session(2_000) } });
+  t.match(plan(observed([handed]), desired([spec({ size: 1 })]), NOW).steps, [
+    { kind: 'mark-connected', name: 'tabula-desk-0', record: { state: 'in-use', session: { connectedAt: NOW, station: '169.254.24.10' } }, expect: EXPECT('in-use') },
+  ]);
+  const gone = vm(0, 'in-use', { client: false, record: { session: session(60_000, NOW - 30_000) } });
+  t.match(plan(observed([gone]), desired([spec({ size: 1 })]), NOW).steps, [
+    { kind: 'destroy-vm', reason: 'session-ended', record: { state: 'dirty', session: { id: 's1' } }, expect: { state: 'in-use', connectedAt: NOW - 30_000 } },
+  ]);
+  const waiting = vm(0, 'in-use', { client: false, record: { session: session(5_000) } });
+  const w = plan(observed([waiting]), desired([spec({ size: 1 })]), NOW);
+  t.same(w.steps, [], 'within the hand-off timeout the dispatcher decides');
+  t.equal(w.wakeAt, NOW - 5_000 + HANDOFF_MS, 'wakes at the hand-off deadline');
+  const abandoned = vm(0, 'in-use', { client: false, record: { session: session(HANDOFF_MS) } });
+  t.match(plan(observed([abandoned]), desired([spec({ size: 1 })]), NOW).steps, [{ kind: 'destroy-vm', reason: 'handoff-abandoned', record: { state: 'dirty' } }], 'never back to clean');
+  const noSession = vm(0, 'in-use', { client: true });
+  t.match(plan(observed([noSession]), desired([spec({ size: 1 })]), NOW).steps, [{ kind: 'destroy-vm', reason: 'inconsistent' }]);
 });
 
 t.test('a dirty running VM is destroyed, a dirty stopped one undefined', async (t) => {
@@ -301,8 +339,12 @@ function generate(seed: number): { observed: Observed; desired: Desired; now: nu
     const state = pick(VM_STATES);
     const active = r() < 0.6;
     const agent = r() < 0.3;
-    const record = r() < 0.5 ? { bootDeadline: NOW + Math.floor((r() - 0.5) * 10_000) } : {};
-    const v = vm(slot, state, { pool, active, agent, record });
+    const record = {
+      ...(r() < 0.5 ? { bootDeadline: NOW + Math.floor((r() - 0.5) * 10_000) } : {}),
+      ...(state === 'in-use' && r() < 0.9 ? { session: session(Math.floor(r() * 2 * HANDOFF_MS), r() < 0.5 ? NOW - 1000 : undefined) } : {}),
+    };
+    const client = r() < 0.15 ? undefined : r() < 0.5;
+    const v = vm(slot, state, { pool, active, agent, record, ...(client === undefined ? {} : { client }) });
     vms.set(v.name, v);
   }
   for (let i = 0; i < 8; i++) {
@@ -310,7 +352,7 @@ function generate(seed: number): { observed: Observed; desired: Desired; now: nu
     fs.push({ pool, file: `tabula-${pool}-${Math.floor(r() * 6)}${pick(['.qcow2', '.qcow2.tmp', '.console.log'])}` });
   }
   fs.push({ pool: 'desk', file: 'golden-backup.qcow2' });
-  return { observed: { vms: [...vms.values()], files: [...new Map(fs.map((f) => [`${f.pool}/${f.file}`, f])).values()] }, desired: { pools, maxParallelBoots: 1 + Math.floor(r() * 4) }, now: NOW };
+  return { observed: { vms: [...vms.values()], files: [...new Map(fs.map((f) => [`${f.pool}/${f.file}`, f])).values()] }, desired: { pools, maxParallelBoots: 1 + Math.floor(r() * 4), handoffTimeoutMs: HANDOFF_MS }, now: NOW };
 }
 
 t.test('over many generated observations, every plan keeps the invariants', async (t) => {
@@ -360,6 +402,11 @@ t.test('over many generated observations, every plan keeps the invariants', asyn
       if (unwanted && v.active && v.record.state === 'in-use' && names.includes(v.name)) problems.push(`an in-use VM was cut short: ${v.name}`);
     }
     if (p.wakeAt !== undefined && p.wakeAt <= g.now && p.steps.length === 0) problems.push(`wakeAt ${p.wakeAt} is not in the future`);
+    // Nothing that was ever handed out, or is dirty, may become clean: only a fresh boot does.
+    for (const st of named) {
+      if ('record' in st && st.record.state === 'clean' && byName.get(st.name)?.record.state !== 'booting') problems.push(`${st.name} made clean from ${byName.get(st.name)?.record.state}`);
+      if ('record' in st && st.record.state === 'clean' && st.record.session !== undefined) problems.push(`${st.name} clean with a session`);
+    }
 
     if (problems.length > 0) {
       t.fail(`seed ${seed}: ${problems.join('; ')}`);
@@ -375,13 +422,17 @@ t.test('over many generated observations, every plan keeps the invariants', asyn
     'delete-file',
     'destroy-vm:boot-timeout',
     'destroy-vm:dirty',
+    'destroy-vm:handoff-abandoned',
     'destroy-vm:inconsistent',
+    'destroy-vm:session-ended',
     'destroy-vm:unwanted',
     'mark-clean',
+    'mark-connected',
     'start-vm',
     'undefine-vm:died',
     'undefine-vm:died-while-booting',
     'undefine-vm:dirty',
+    'undefine-vm:session-ended',
     'undefine-vm:unwanted',
   ]);
 });
@@ -393,7 +444,7 @@ t.test('replaying the outcome of each plan converges on a full, clean pool', asy
   let fs: PoolFile[] = files('desk', 'tabula-desk-4.qcow2', 'tabula-desk-1.qcow2', 'readme.txt');
   let now = NOW;
   for (let round = 0; round < 30; round++) {
-    const p = plan({ vms, files: fs }, { pools, maxParallelBoots: 2 }, now);
+    const p = plan({ vms, files: fs }, { pools, maxParallelBoots: 2, handoffTimeoutMs: HANDOFF_MS }, now);
     for (const s of p.steps) {
       switch (s.kind) {
         case 'define-vm':
