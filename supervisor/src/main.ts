@@ -8,7 +8,13 @@ import { QemuImgDisks } from './adapters/qemu-img-disks.js';
 import { randomSecret } from './adapters/random-secret.js';
 import { SdNotifier } from './adapters/sd-notifier.js';
 import { SystemClock } from './adapters/system-clock.js';
+import { ConntrackTool } from './adapters/conntrack.js';
+import { IpLinks } from './adapters/ip-links.js';
+import { NftFirewall } from './adapters/nft-firewall.js';
+import { TcpStationListener } from './adapters/tcp-station-listener.js';
 import { SupervisorService } from './api/dbus/service.js';
+import { serveStation } from './api/station/protocol.js';
+import { Dispatcher } from './app/dispatcher.js';
 import { Reconciler } from './app/reconciler.js';
 import { parseConfig, type Config } from './config/config.js';
 import { asTabulaError, TabulaError } from './domain/errors.js';
@@ -75,6 +81,28 @@ async function checkGoldenImages(config: Config, disks: QemuImgDisks): Promise<s
   return problems;
 }
 
+/**
+ * Listens on the station LAN's signal port, retrying while the address is not
+ * there yet (the LAN may come up after the supervisor).
+ */
+async function openSignalPort(address: string, port: number, dispatcher: Dispatcher, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
+  let complained = false;
+  while (!stop.aborted) {
+    try {
+      const listener = await new TcpStationListener(logger).listen(address, port, { maxLineBytes: 1024, maxConnections: 64, maxPerStation: 4 }, (conn) =>
+        serveStation(conn, { dispatcher, logger, sleep: (ms, signal) => clock.sleep(ms, signal) }),
+      );
+      logger.notice('signal-port-open', { address, port });
+      stop.addEventListener('abort', () => listener.dispose(), { once: true });
+      return;
+    } catch (e) {
+      if (!complained) logger.err('signal-port-unavailable', { address, port, error: asTabulaError(e).message, retry: 'every 5 s' });
+      complained = true;
+      await clock.sleep(5000, stop);
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const logger = new JournalLogger(undefined, { debug: args.debug });
@@ -105,7 +133,28 @@ async function main(): Promise<number> {
   bus.on('error', (e: Error) => logger.err('bus-error', { error: e.message }));
   const notifier = new SdNotifier();
   const libvirt = new LibvirtDbus(bus);
-  const reconciler = new Reconciler(config, { libvirt, disks, newSecret: randomSecret, clock: new SystemClock(), logger, notifier });
+  const clock = new SystemClock();
+  const stations = config.stations;
+  const conntrack = new ConntrackTool();
+  if (stations) {
+    try {
+      // VM consoles listen here; it must exist before the first VM starts.
+      await new IpLinks().ensureDummyAddress(stations.consoleInterface, stations.consoleAddress);
+    } catch (e) {
+      const err = asTabulaError(e);
+      logger.err('console-address-failed', { code: err.code, error: err.message });
+      return 1;
+    }
+  }
+  const reconciler = new Reconciler(config, {
+    libvirt,
+    disks,
+    newSecret: randomSecret,
+    clock,
+    logger,
+    notifier,
+    ...(stations ? { firewall: new NftFirewall(), conntrack } : {}),
+  });
   const service = new SupervisorService(bus, reconciler, VERSION);
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -129,8 +178,14 @@ async function main(): Promise<number> {
 
   logger.notice('supervisor-starting', { version: VERSION, config: args.config, pools: config.pools.map((p) => `${p.name}:${p.size}`).join(',') });
   const events = libvirt.onDomainEvent(() => reconciler.poke());
+  // A client leaving a console may end a session: look now rather than at the next tick.
+  const graphics = libvirt.onGraphicsEvent((e) => e.phase === 'disconnect' && reconciler.poke());
   try {
     await service.start();
+    if (stations) {
+      const dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret }, reconciler);
+      void openSignalPort(stations.address, stations.signalPort, dispatcher, clock, logger, stop.signal);
+    }
     // VMs are left running on exit: the next start adopts them.
     await reconciler.run(stop.signal);
     return 0;
@@ -140,6 +195,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     events.dispose();
+    graphics.dispose();
     service.stop();
     bus.disconnect();
   }

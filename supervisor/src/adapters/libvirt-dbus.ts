@@ -4,7 +4,7 @@ import type { DomainSnapshot, VmRecord } from '../domain/vm.js';
 import { parseDomainXml } from '../render/parse-domain.js';
 import { METADATA_NS, METADATA_PREFIX, renderVmRecord } from '../render/vm-metadata.js';
 import type { Disposable } from '../ports/disposable.js';
-import type { DomainEventHint, Libvirt } from '../ports/libvirt.js';
+import type { DomainEventHint, GraphicsEvent, Libvirt } from '../ports/libvirt.js';
 import { addMatch, call, type Bus } from './dbus/call.js';
 
 const DEST = 'org.libvirt';
@@ -17,6 +17,8 @@ const AFFECT_CONFIG = 2;
 const METADATA_ELEMENT = 2;
 const UNDEFINE_NVRAM = 4;
 
+// virDomainEventGraphicsPhase
+const GRAPHICS_PHASES = ['connect', 'initialize', 'disconnect'] as const;
 const DOMAIN_EVENTS = ['defined', 'undefined', 'started', 'suspended', 'resumed', 'stopped', 'shutdown', 'pmsuspended', 'crashed'];
 
 export interface LibvirtDbusOptions {
@@ -34,6 +36,9 @@ export class LibvirtDbus implements Libvirt {
   readonly #timeout: number;
   readonly #slowTimeout: number;
   readonly #listeners = new Set<(hint: DomainEventHint) => void>();
+  readonly #graphicsListeners = new Set<(event: GraphicsEvent) => void>();
+  /** Domain object path → name, learnt while listing; signals carry only the path. */
+  readonly #names = new Map<string, string>();
   #matched = false;
 
   constructor(bus: Bus, options: LibvirtDbusOptions = {}) {
@@ -55,7 +60,14 @@ export class LibvirtDbus implements Libvirt {
         ),
       ),
     );
-    return xmls.filter((x): x is string => x !== undefined).map(parseDomainXml);
+    const domains: DomainSnapshot[] = [];
+    xmls.forEach((xml, i) => {
+      if (xml === undefined) return;
+      const d = parseDomainXml(xml);
+      this.#names.set(paths[i] as string, d.name);
+      domains.push(d);
+    });
+    return domains;
   }
 
   async getDomain(name: string): Promise<DomainSnapshot | undefined> {
@@ -109,18 +121,29 @@ export class LibvirtDbus implements Libvirt {
 
   onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable {
     this.#listeners.add(listener);
+    this.#subscribe();
+    return { dispose: () => this.#listeners.delete(listener) };
+  }
+
+  onGraphicsEvent(listener: (event: GraphicsEvent) => void): Disposable {
+    this.#graphicsListeners.add(listener);
+    this.#subscribe();
+    return { dispose: () => this.#graphicsListeners.delete(listener) };
+  }
+
+  #subscribe(): void {
     if (!this.#matched) {
       this.#matched = true;
       // One rule per signal type for all domains: dbus-next never removes per-proxy rules.
       const rules = [
         `type='signal',sender='${DEST}',interface='${CONNECT_IFACE}',member='DomainEvent',path='${this.#path}'`,
         `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='AgentEvent',path_namespace='${this.#path}'`,
+        `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='Graphics',path_namespace='${this.#path}'`,
       ];
       Promise.all(rules.map((r) => addMatch(this.#bus, r, this.#timeout))).catch(() => {
         this.#matched = false;
       });
     }
-    return { dispose: () => this.#listeners.delete(listener) };
   }
 
   async close(): Promise<void> {
@@ -132,6 +155,9 @@ export class LibvirtDbus implements Libvirt {
     if (msg.interface === CONNECT_IFACE && msg.member === 'DomainEvent' && msg.path === this.#path) {
       const [domain, event] = msg.body as [string, number, number];
       hint = { domain, event: DOMAIN_EVENTS[event] ?? String(event) };
+    } else if (msg.interface === DOMAIN_IFACE && msg.member === 'Graphics' && msg.path?.startsWith(`${this.#path}/`)) {
+      this.#dispatchGraphics(msg.path, msg.body as [number, [number, string, string], [number, string, string]]);
+      return;
     } else if (msg.interface === DOMAIN_IFACE && msg.member === 'AgentEvent' && msg.path?.startsWith(`${this.#path}/`)) {
       const [state] = msg.body as [number, number];
       hint = { domain: msg.path, event: state === 1 ? 'agent-connected' : 'agent-disconnected' };
@@ -139,6 +165,14 @@ export class LibvirtDbus implements Libvirt {
       return;
     }
     for (const l of this.#listeners) l(hint);
+  }
+
+  #dispatchGraphics(path: string, [phase, , remote]: [number, [number, string, string], [number, string, string]]): void {
+    const domain = this.#names.get(path);
+    const kind = GRAPHICS_PHASES[phase];
+    if (domain === undefined || kind === undefined) return;
+    const event: GraphicsEvent = { domain, phase: kind, remoteAddress: remote[1] };
+    for (const l of this.#graphicsListeners) l(event);
   }
 
   async #lookup(name: string): Promise<string> {
@@ -150,6 +184,7 @@ export class LibvirtDbus implements Libvirt {
   async #lookupOptional(name: string): Promise<string | undefined> {
     try {
       const [path] = (await this.#connect('DomainLookupByName', 's', [name])) as [string];
+      this.#names.set(path, name);
       return path;
     } catch (e) {
       if (e instanceof TabulaError && e.code === 'not-found') return undefined;

@@ -16,6 +16,8 @@ import { poolStatus, statusLine, type PoolStatus } from '../domain/status.js';
 import { isCloneFailure, type Step } from '../domain/steps.js';
 import { isOwned, withState, type ObservedVm } from '../domain/vm.js';
 import type { Clock } from '../ports/clock.js';
+import type { FirewallSpec } from '../domain/firewall.js';
+import type { Conntrack, Firewall } from '../ports/firewall.js';
 import type { Disposable } from '../ports/disposable.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier } from '../ports/notifier.js';
@@ -39,6 +41,9 @@ export interface ReconcilerDeps extends ExecutorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly notifier: Notifier;
+  /** Needed only with a station LAN. */
+  readonly firewall?: Firewall;
+  readonly conntrack?: Conntrack;
 }
 
 /** While a clone boots, libvirt is re-read this often: the agent channel has no event of its own. */
@@ -66,7 +71,8 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #policy: HealthPolicy;
   readonly #lane = new Lane();
-  readonly #locks = new KeyedLocks();
+  /** Per-VM locks, shared with the dispatcher: every writer of a record takes its VM's lock. */
+  readonly locks = new KeyedLocks();
   readonly #health = new Map<string, PoolHealth>();
   readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
   readonly #listeners = new Set<(s: SupervisorStatus) => void>();
@@ -74,6 +80,8 @@ export class Reconciler {
   readonly #startErrors = new Map<string, string>();
   #status: SupervisorStatus = { state: 'starting', reason: '', pools: [], line: 'starting' };
   #wake = new AbortController();
+  readonly #firewallLane = new Lane();
+  #appliedFirewall: string | undefined;
 
   constructor(config: Config, deps: ReconcilerDeps, policy: HealthPolicy = DEFAULT_HEALTH_POLICY) {
     this.#config = config;
@@ -115,7 +123,7 @@ export class Reconciler {
   /** Marks a VM dirty so that it is destroyed and replaced by a fresh clone. */
   async recycle(name: string): Promise<void> {
     try {
-      await this.#locks.run(name, async () => {
+      await this.locks.run(name, async () => {
         const vm = await this.#deps.libvirt.getDomain(name);
         if (!vm?.record) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
         if (vm.record.state === 'dirty') return;
@@ -179,7 +187,16 @@ export class Reconciler {
       return { planned: 0, succeeded: 0, booting: false };
     }
     this.#publish(observed.vms);
-    const { steps, wakeAt } = plan(observed, this.#desired(), now);
+    let firewallWake: number | undefined;
+    try {
+      firewallWake = await this.#applyFirewall(observed.vms, now);
+    } catch (e) {
+      const err = asTabulaError(e, 'firewall-failed');
+      this.#deps.logger.err('firewall-failed', { code: err.code, error: err.message });
+    }
+    const planned = plan(observed, this.#desired(), now);
+    const steps = planned.steps;
+    const wakeAt = [planned.wakeAt, firewallWake].filter((w): w is number => w !== undefined).reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
     const outcomes = await Promise.all(steps.map((s) => this.#execute(s)));
     const booting = observed.vms.some((vm) => vm.record.state === 'booting' || vm.record.state === 'cloning');
     return {
@@ -191,12 +208,74 @@ export class Reconciler {
   }
 
   async #observe(): Promise<Observed> {
-    const vms = (await this.#deps.libvirt.listDomains()).filter(isOwned);
+    const vms = await this.#withClients((await this.#deps.libvirt.listDomains()).filter(isOwned));
     const files: PoolFile[] = [];
     for (const pool of this.#config.pools) {
       for (const file of await this.#deps.disks.list(pool.storageDir)) files.push({ pool: pool.name, file });
     }
     return { vms, files };
+  }
+
+  /**
+   * Whether a Spice client is on each in-use VM's console, from conntrack: the
+   * established connections are the truth, Graphics signals only hints.
+   */
+  async #withClients(vms: ObservedVm[]): Promise<ObservedVm[]> {
+    const st = this.#config.stations;
+    const conntrack = this.#deps.conntrack;
+    if (!st || !conntrack) return vms;
+    return Promise.all(
+      vms.map(async (vm) => {
+        if (vm.record.state !== 'in-use' || !vm.active || vm.spicePort === undefined) return vm;
+        const flows = await conntrack.established(st.consoleAddress, vm.spicePort);
+        return { ...vm, clientConnected: flows.length > 0 };
+      }),
+    );
+  }
+
+  /** Re-reads libvirt and makes the firewall match it (a hand-off opens its forward this way). */
+  async syncFirewall(): Promise<void> {
+    const vms = (await this.#deps.libvirt.listDomains()).filter(isOwned);
+    await this.#applyFirewall(vms, this.#deps.clock.now());
+  }
+
+  /**
+   * The firewall is a pure render of the VM records: a forward for each
+   * hand-off whose client has not been connected longer than the grace.
+   * Returns when a forward's grace ends (the next change due by time alone).
+   */
+  async #applyFirewall(vms: readonly ObservedVm[], now: number): Promise<number | undefined> {
+    const st = this.#config.stations;
+    const firewall = this.#deps.firewall;
+    if (!st || !firewall) return undefined;
+    const forwards: Array<{ station: string; consolePort: number }> = [];
+    let wakeAt: number | undefined;
+    for (const vm of vms) {
+      const s = vm.record.session;
+      if (vm.record.state !== 'in-use' || !vm.active || s === undefined || vm.spicePort === undefined) continue;
+      const closesAt = s.connectedAt === undefined ? undefined : s.connectedAt + st.forwardGraceMs;
+      if (closesAt !== undefined && now >= closesAt) continue;
+      forwards.push({ station: s.station, consolePort: vm.spicePort });
+      if (closesAt !== undefined) wakeAt = Math.min(wakeAt ?? closesAt, closesAt);
+    }
+    forwards.sort((a, b) => a.consolePort - b.consolePort);
+    const spec: FirewallSpec = {
+      table: st.nftTable,
+      lanInterface: st.interface,
+      lanAddress: st.address,
+      spicePort: st.spicePort,
+      consoleAddress: st.consoleAddress,
+      consolePorts: this.#config.pools.filter((p) => p.size > 0).map((p) => ({ from: p.spicePortBase, to: p.spicePortBase + p.size - 1 })),
+      forwards,
+    };
+    const key = JSON.stringify(spec);
+    await this.#firewallLane.run(async () => {
+      if (key === this.#appliedFirewall) return;
+      await firewall.apply(spec);
+      this.#appliedFirewall = key;
+      this.#deps.logger.info('firewall-applied', { forwards: forwards.map((f) => `${f.station}>${f.consolePort}`).join(',') || 'none' });
+    });
+    return wakeAt;
   }
 
   #desired(): Desired {
@@ -221,7 +300,7 @@ export class Reconciler {
     const { logger, clock } = this.#deps;
     const pool = stepPool(step);
     try {
-      await executeStep(step, { config: this.#config, locks: this.#locks, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
+      await executeStep(step, { config: this.#config, locks: this.locks, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
     } catch (e) {
       const err = asTabulaError(e, 'libvirt-failed');
       if (err.code === 'conflict') {

@@ -6,6 +6,14 @@ export interface DomainEventHint {
   readonly event: string;
 }
 
+/** A Spice client's connection to a VM console changed (one event per Spice channel). */
+export interface GraphicsEvent {
+  readonly domain: string;
+  readonly phase: 'connect' | 'initialize' | 'disconnect';
+  /** The client's address as the console sees it (the station's own, through the forward). */
+  readonly remoteAddress: string;
+}
+
 /**
  * The hypervisor, as Tabula needs it. Every call is idempotent where that is
  * meaningful (destroying a stopped domain or undefining a missing one is not
@@ -23,5 +31,6 @@ export interface Libvirt {
   setVmRecord(name: string, record: VmRecord): Promise<void>;
   /** Events are hints: the listener re-reads libvirt rather than patching state. */
   onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable;
+  onGraphicsEvent(listener: (event: GraphicsEvent) => void): Disposable;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { TabulaError } from '../../src/domain/errors.js';
 import type { DomainSnapshot, VmRecord } from '../../src/domain/vm.js';
 import type { Disposable } from '../../src/ports/disposable.js';
-import type { DomainEventHint, Libvirt } from '../../src/ports/libvirt.js';
+import type { DomainEventHint, Libvirt, GraphicsEvent } from '../../src/ports/libvirt.js';
 import { parseDomainXml } from '../../src/render/parse-domain.js';
 
 export interface FakeDomain {
@@ -17,13 +17,14 @@ export interface FakeDomain {
   xml: string;
 }
 
-type LibvirtMethod = Exclude<keyof Libvirt, 'onDomainEvent'>;
+type LibvirtMethod = Exclude<keyof Libvirt, 'onDomainEvent' | 'onGraphicsEvent'>;
 
 /**
  * libvirt in memory, with the semantics the port documents: destroy and
  * undefine are idempotent, everything else on a missing domain is not-found.
  */
 export class FakeLibvirt implements Libvirt {
+  readonly #graphicsListeners = new Set<(event: GraphicsEvent) => void>();
   /** While true, every call fails the way an unreachable libvirtd does. */
   unreachable = false;
   readonly calls: { method: LibvirtMethod; name?: string }[] = [];
@@ -97,8 +98,19 @@ export class FakeLibvirt implements Libvirt {
     return { dispose: () => this.#listeners.delete(listener) };
   }
 
+  onGraphicsEvent(listener: (event: GraphicsEvent) => void): Disposable {
+    this.#graphicsListeners.add(listener);
+    return { dispose: () => this.#graphicsListeners.delete(listener) };
+  }
+
+  /** A Spice client's channel on a console changed, as libvirt would signal it. */
+  graphics(event: GraphicsEvent): void {
+    for (const l of this.#graphicsListeners) l(event);
+  }
+
   async close(): Promise<void> {
     this.#listeners.clear();
+    this.#graphicsListeners.clear();
   }
 
   // ---- test controls ----

@@ -1,0 +1,57 @@
+import type { Dispatcher } from '../../app/dispatcher.js';
+import { asTabulaError } from '../../domain/errors.js';
+import type { Logger } from '../../ports/logger.js';
+import type { StationConnection } from '../../ports/station-listener.js';
+
+/** The line the seed's stations wait for before starting their Spice viewer. */
+export const V0_CONNECT_NOW = 'RULE ADDED, CONNECT NOW';
+/** A v0 station says nothing; a newer one says hello at once. */
+const V0_SILENCE_MS = 300;
+
+export interface ProtocolDeps {
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Serves one station connection on the signal port. */
+export async function serveStation(conn: StationConnection, deps: ProtocolDeps): Promise<void> {
+  const first = await conn.nextLine(V0_SILENCE_MS);
+  if (first === 'closed') return;
+  if (first === 'timeout') return serveV0(conn, deps);
+  const version = /^TABULA\/(\S+)/.exec(first)?.[1];
+  if (version === undefined) {
+    deps.logger.warning('station-bad-request', { station: conn.remoteAddress, line: first.slice(0, 80) });
+    conn.write('ERR 400 bad-request expected TABULA/<version> or nothing');
+  } else {
+    deps.logger.warning('station-bad-version', { station: conn.remoteAddress, version: version.slice(0, 16) });
+    conn.write(`ERR 505 unsupported-version ${version.slice(0, 16)} (this server speaks v0)`);
+  }
+  conn.close();
+}
+
+/**
+ * v0, the seed's protocol: the station connects and says nothing; once its
+ * forward is open the server repeats "RULE ADDED, CONNECT NOW" every second
+ * until the station's Spice client is on the console or the wait runs out.
+ * While no VM is clean the station simply waits.
+ */
+async function serveV0(conn: StationConnection, deps: ProtocolDeps): Promise<void> {
+  let handoff;
+  try {
+    handoff = await deps.dispatcher.request({ station: conn.remoteAddress, protocol: 'v0', signal: conn.closed });
+  } catch (e) {
+    const err = asTabulaError(e);
+    if (conn.closed.aborted) return;
+    deps.logger.warning('station-not-served', { station: conn.remoteAddress, code: err.code, error: err.message });
+    conn.write(err.code === 'conflict' ? 'ERR 429 already-waiting' : `ERR 503 ${err.code}`);
+    return;
+  }
+  let settled = false;
+  void handoff.connected.then(() => (settled = true));
+  while (!settled && !conn.closed.aborted) {
+    conn.write(V0_CONNECT_NOW);
+    await Promise.race([handoff.connected, deps.sleep(1000, conn.closed)]);
+  }
+  conn.close();
+}

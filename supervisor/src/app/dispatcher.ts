@@ -1,0 +1,203 @@
+import type { Config } from '../config/config.js';
+import { asTabulaError, TabulaError } from '../domain/errors.js';
+import { withState, type ObservedVm, type SessionRecord } from '../domain/vm.js';
+import type { Clock } from '../ports/clock.js';
+import type { Disposable } from '../ports/disposable.js';
+import type { Conntrack } from '../ports/firewall.js';
+import type { GraphicsEvent, Libvirt } from '../ports/libvirt.js';
+import type { Logger } from '../ports/logger.js';
+import type { NewSecret } from '../ports/secrets.js';
+import type { KeyedLocks } from './keyed-locks.js';
+import type { SupervisorStatus } from './reconciler.js';
+
+/** How often the console's connections are looked at while a station is expected. */
+const CONNECT_POLL_MS = 250;
+
+export interface HandoffRequest {
+  readonly station: string;
+  readonly protocol: 'v0' | 'v1';
+  /** A pool by name; the first configured pool when absent. */
+  readonly pool?: string;
+  /** Aborting gives up the place in the queue (the station went away). */
+  readonly signal: AbortSignal;
+}
+
+export interface Handoff {
+  readonly vm: string;
+  readonly pool: string;
+  readonly session: string;
+  readonly consolePort: number;
+  /** True once the station's Spice client is on the console; false when the wait ran out. */
+  readonly connected: Promise<boolean>;
+}
+
+export interface DispatcherDeps {
+  readonly libvirt: Libvirt;
+  readonly conntrack: Conntrack;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly newSecret: NewSecret;
+}
+
+/** What the dispatcher needs of the reconciler. */
+export interface PoolKeeper {
+  readonly locks: KeyedLocks;
+  status(): SupervisorStatus;
+  onStatus(listener: (s: SupervisorStatus) => void): Disposable;
+  syncFirewall(): Promise<void>;
+  poke(): void;
+}
+
+/**
+ * Hands clean VMs to stations, first come first served, and settles each
+ * hand-off: connected (the VM is the station's until the session ends) or not
+ * taken up (back to clean, but only if no client ever touched the console).
+ */
+export class Dispatcher {
+  readonly #config: Config;
+  readonly #deps: DispatcherDeps;
+  readonly #keeper: PoolKeeper;
+  readonly #queue: Array<{ req: HandoffRequest; wake: () => void }> = [];
+  /** Stations with a request queued or a hand-off not yet settled: one at a time each. */
+  readonly #busy = new Set<string>();
+
+  constructor(config: Config, deps: DispatcherDeps, keeper: PoolKeeper) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#keeper = keeper;
+  }
+
+  /** Stations waiting for a VM, in order. */
+  queueLength(): number {
+    return this.#queue.length;
+  }
+
+  /** Waits for a clean VM of the pool, claims it for the station and opens its forward. */
+  async request(req: HandoffRequest): Promise<Handoff> {
+    const pool = req.pool ?? this.#config.pools[0]?.name;
+    if (pool === undefined || !this.#config.pools.some((p) => p.name === pool)) {
+      throw new TabulaError('not-found', pool === undefined ? 'no pool is configured' : `no pool named "${pool}"`);
+    }
+    if (this.#busy.has(req.station)) throw new TabulaError('conflict', `station ${req.station} is already waiting for a desktop`);
+    this.#busy.add(req.station);
+    const entry = { req, wake: () => undefined as void };
+    this.#queue.push(entry);
+    let handedOut = false;
+    const subscription = this.#keeper.onStatus(() => entry.wake());
+    try {
+      for (;;) {
+        if (req.signal.aborted) throw new TabulaError('invalid-argument', 'the station went away');
+        // First come, first served: only the head of the queue for this pool may claim.
+        const head = this.#queue.find((e) => (e.req.pool ?? this.#config.pools[0]?.name) === pool);
+        if (head === entry) {
+          const claimed = await this.#claim(pool, req);
+          if (claimed) {
+            handedOut = true;
+            void claimed.connected.finally(() => this.#busy.delete(req.station));
+            return claimed;
+          }
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 1000);
+          entry.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          req.signal.addEventListener('abort', entry.wake, { once: true });
+        });
+      }
+    } finally {
+      if (!handedOut) this.#busy.delete(req.station);
+      subscription.dispose();
+      this.#queue.splice(this.#queue.indexOf(entry), 1);
+      // The next station in line may claim now.
+      for (const e of this.#queue) e.wake();
+    }
+  }
+
+  async #claim(pool: string, req: HandoffRequest): Promise<Handoff | undefined> {
+    const candidates = this.#keeper
+      .status()
+      .pools.find((p) => p.name === pool)
+      ?.vms.filter((vm) => vm.state === 'clean' && vm.active)
+      .sort((a, b) => a.stateSince - b.stateSince);
+    for (const candidate of candidates ?? []) {
+      const handoff = await this.#keeper.locks.run(candidate.name, async () => {
+        const vm = await this.#deps.libvirt.getDomain(candidate.name);
+        // Re-checked under the lock: the reconciler may have taken it away meanwhile.
+        if (!vm?.record || vm.record.state !== 'clean' || !vm.active || !vm.agentConnected || vm.spicePort === undefined) return undefined;
+        const now = this.#deps.clock.now();
+        const session: SessionRecord = { id: this.#deps.newSecret().slice(0, 12), station: req.station, protocol: req.protocol, handedAt: now };
+        await this.#deps.libvirt.setVmRecord(vm.name, withState(vm.record, 'in-use', now, { session }));
+        return { vm: vm as ObservedVm, session, consolePort: vm.spicePort };
+      });
+      if (!handoff) continue;
+      await this.#keeper.syncFirewall();
+      this.#deps.logger.notice('vm-handed-out', { vm: handoff.vm.name, pool, station: req.station, session: handoff.session.id, protocol: req.protocol });
+      return {
+        vm: handoff.vm.name,
+        pool,
+        session: handoff.session.id,
+        consolePort: handoff.consolePort,
+        connected: this.#settle(handoff.vm.name, pool, handoff.session, handoff.consolePort),
+      };
+    }
+    return undefined;
+  }
+
+  /** Watches the console until the station's client arrives or the wait runs out. */
+  async #settle(name: string, pool: string, session: SessionRecord, consolePort: number): Promise<boolean> {
+    const st = this.#config.stations;
+    const waitMs = st?.connectWaitMs ?? 10_000;
+    const { clock, conntrack, libvirt, logger } = this.#deps;
+    let touched = false;
+    let arrived = false;
+    let wake = new AbortController();
+    const events = libvirt.onGraphicsEvent((e: GraphicsEvent) => {
+      if (e.domain !== name) return;
+      touched = true;
+      if (e.remoteAddress === session.station && e.phase !== 'disconnect') arrived = true;
+      wake.abort();
+    });
+    try {
+      const deadline = session.handedAt + waitMs;
+      while (!arrived && clock.now() < deadline) {
+        if (st) {
+          const flows = await conntrack.established(st.consoleAddress, consolePort);
+          if (flows.length > 0) touched = true;
+          if (flows.some((f) => f.source === session.station)) arrived = true;
+        }
+        if (arrived) break;
+        const w = wake;
+        await clock.sleep(Math.min(CONNECT_POLL_MS, Math.max(0, deadline - clock.now())), w.signal);
+        if (w.signal.aborted) wake = new AbortController();
+      }
+      const now = clock.now();
+      await this.#keeper.locks.run(name, async () => {
+        const vm = await libvirt.getDomain(name);
+        const r = vm?.record;
+        if (!r || r.state !== 'in-use' || r.session?.id !== session.id) return;
+        if (arrived) {
+          if (r.session.connectedAt === undefined) await libvirt.setVmRecord(name, { ...r, session: { ...r.session, connectedAt: now } });
+        } else if (!touched) {
+          // Nobody ever reached the console: the VM is as clean as it was.
+          await libvirt.setVmRecord(name, withState(r, 'clean', now));
+        } else {
+          await libvirt.setVmRecord(name, withState(r, 'dirty', now));
+        }
+      });
+      if (arrived) logger.notice('session-connected', { vm: name, pool, station: session.station, session: session.id, handoff_ms: now - session.handedAt });
+      else logger.notice('handoff-not-taken', { vm: name, pool, station: session.station, session: session.id, back_to: touched ? 'dirty' : 'clean' });
+      return arrived;
+    } catch (e) {
+      const err = asTabulaError(e);
+      logger.err('handoff-failed', { vm: name, station: session.station, code: err.code, error: err.message });
+      return false;
+    } finally {
+      events.dispose();
+      // The forward closes (now or after its grace), and a VM back to clean or dirty is picked up.
+      this.#keeper.poke();
+      await this.#keeper.syncFirewall().catch(() => undefined);
+    }
+  }
+}
