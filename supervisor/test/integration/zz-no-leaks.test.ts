@@ -13,4 +13,10 @@ t.test('no test domain, directory or process is left', async (t) => {
   t.same(stdout.trim(), '', 'no supervisor process');
   const qemus = await run('pgrep', ['-af', `guest=tabula-${TEST_PREFIX}-`]).catch(() => ({ stdout: '' }));
   t.same(qemus.stdout.trim(), '', 'no QEMU of a test domain');
+  const tables = (await run('nft', ['list', 'tables'])).stdout.split('\n').filter((l) => /tabula_it/.test(l));
+  t.same(tables, [], 'no nftables table of a test');
+  const spaces = (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`tabula-${TEST_PREFIX}-`));
+  t.same(spaces, [], 'no station namespace');
+  const links = (await run('ip', ['-br', 'link'])).stdout.split('\n').map((l) => l.split(/[\s@]/)[0] ?? '').filter((n) => /^(tbr-|tv-|tabula-it-)/.test(n));
+  t.same(links, [], 'no test bridge, veth or console link');
 });
