@@ -9,6 +9,8 @@ export interface Station {
   exec(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts a long-running command inside the station. */
   spawn(args: string[]): ChildProcess;
+  /** Kills every process in the station (a network namespace is no PID namespace: pkill would hit them all). */
+  killAll(): Promise<void>;
 }
 
 export interface StationLan {
@@ -44,7 +46,12 @@ export async function makeStationLan(id: string, count: number): Promise<Station
     await run('ip', ['-n', netns, 'link', 'set', 'eth0', 'up']);
     await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
     veths.push(veth);
+    const killAll = async () => {
+      const { stdout } = await run('ip', ['netns', 'pids', netns]).catch(() => ({ stdout: '' }));
+      for (const pid of stdout.split('\n').filter(Boolean)) await run('kill', ['-9', pid]).catch(() => undefined);
+    };
     stations.push({
+      killAll,
       netns,
       address: stationAddress,
       exec: (args, timeoutMs = 30_000) =>
@@ -61,12 +68,7 @@ export async function makeStationLan(id: string, count: number): Promise<Station
     stations,
     async cleanup() {
       for (const s of stations) {
-        await run('ip', ['netns', 'pids', s.netns]).then(
-          async ({ stdout }) => {
-            for (const pid of stdout.split('\n').filter(Boolean)) await run('kill', ['-9', pid]).catch(() => undefined);
-          },
-          () => undefined,
-        );
+        await s.killAll();
         await run('ip', ['netns', 'del', s.netns]).catch(() => undefined);
       }
       for (const v of veths) await run('ip', ['link', 'del', v]).catch(() => undefined);

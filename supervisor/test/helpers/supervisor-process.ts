@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SUPERVISOR, TABULACTL, run, waitFor } from './env.js';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { BUILD, SUPERVISOR, TABULACTL, run, waitFor } from './env.js';
 
 /** The real supervisor as a child process, with its log lines kept for assertions. */
 export class SupervisorProcess {
@@ -9,7 +11,11 @@ export class SupervisorProcess {
   readonly #child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
+  /** The log is also kept in build/test-reports/ as an artifact of the run. */
   constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
+    const artifact = join(BUILD, 'test-reports', `supervisor-${basename(dirname(configPath))}-${Date.now()}.log`);
+    mkdirSync(dirname(artifact), { recursive: true });
+    const log = createWriteStream(artifact);
     this.#child = spawn(process.execPath, [SUPERVISOR, '--config', configPath], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -22,12 +28,14 @@ export class SupervisorProcess {
         let i;
         while ((i = buf.indexOf('\n')) >= 0) {
           this.lines.push(buf.slice(0, i));
+          log.write(buf.slice(0, i) + '\n');
           this.times.push(Date.now());
           buf = buf.slice(i + 1);
         }
       });
     }
     this.exited = new Promise((resolve) => this.#child.on('exit', (code, signal) => resolve({ code, signal })));
+    void this.exited.then(() => log.end());
   }
 
   get pid(): number | undefined {

@@ -74,7 +74,7 @@ t.test('v0: a silent station gets a forward for itself only, then its VM is recy
   t.equal(await probe(A, lan.address, 5906), 'refused', 'a second connection from A finds no forward');
 
   a.kill('SIGKILL');
-  await run('pkill', ['-f', `nc ${lan.address} 5906`]).catch(() => undefined);
+  await A.killAll();
   await supervisor.waitForLine(new RegExp(`event=vm-destroyed .*vm=${vm} reason=session-ended`), 30_000);
   t.pass('the session ended when the client left, and the VM was destroyed');
   await waitForClean(POOL, 2);
