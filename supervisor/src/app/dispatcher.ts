@@ -78,6 +78,9 @@ export class Dispatcher {
     if (pool === undefined || !this.#config.pools.some((p) => p.name === pool)) {
       throw new TabulaError('not-found', pool === undefined ? 'no pool is configured' : `no pool named "${pool}"`);
     }
+    if (req.protocol === 'v0' && this.#config.pools.find((p) => p.name === pool)?.consoleTickets) {
+      throw new TabulaError('ticket-required', `pool ${pool} requires Spice tickets, which v0 stations cannot give (set console_tickets = false for them)`);
+    }
     if (this.#busy.has(req.station)) throw new TabulaError('conflict', `station ${req.station} is already waiting for a desktop`);
     this.#busy.add(req.station);
     const entry = { req, wake: () => undefined as void };

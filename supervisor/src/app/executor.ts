@@ -77,6 +77,7 @@ async function carryOut(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): 
 
 /** Everything libvirt needs to know about a pool VM. */
 export function domainSpec(config: Config, pool: PoolConfig, name: string, record: VmRecord, spicePassword: string): DomainSpec {
+  const password = pool.consoleTickets ? { password: spicePassword } : {};
   const files = vmFiles(pool.name, record.slot);
   return {
     name,
@@ -90,7 +91,7 @@ export function domainSpec(config: Config, pool: PoolConfig, name: string, recor
     ...(pool.kernel === undefined ? {} : { kernel: pool.kernel }),
     ...(pool.initrd === undefined ? {} : { initrd: pool.initrd }),
     ...(pool.cmdline === undefined ? {} : { cmdline: pool.cmdline }),
-    spice: { port: pool.spicePortBase + record.slot, listen: config.spiceListen, password: spicePassword },
+    spice: { port: pool.spicePortBase + record.slot, listen: config.spiceListen, ...password },
     record,
   };
 }

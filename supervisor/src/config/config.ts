@@ -17,6 +17,7 @@ export interface PoolConfig {
   readonly initrd?: string;
   readonly cmdline?: string;
   readonly bootTimeoutMs: number;
+  readonly consoleTickets: boolean;
 }
 
 export interface StationsConfig {
@@ -71,6 +72,7 @@ export function parseConfig(text: string, source: string): Config {
       ...(p.initrd === undefined ? {} : { initrd: p.initrd }),
       ...(p.cmdline === undefined ? {} : { cmdline: p.cmdline }),
       bootTimeoutMs: (p.boot_timeout ?? s.boot_timeout) * 1000,
+      consoleTickets: p.console_tickets,
     }),
   );
   checkPoolsApart(pools, source);

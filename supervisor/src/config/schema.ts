@@ -23,6 +23,11 @@ const poolSchema = z
     initrd: absolutePath.optional(),
     cmdline: z.string().max(4096).optional(),
     boot_timeout: seconds.optional(),
+    /**
+     * Spice tickets (one-time passwords) on the consoles. Stations speaking the
+     * original protocol (v0) cannot give one: their pool needs false.
+     */
+    console_tickets: z.boolean().default(true),
   })
   .strict()
   .refine((p) => p.kernel !== undefined || (p.initrd === undefined && p.cmdline === undefined), {

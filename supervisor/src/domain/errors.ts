@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'bus-name-taken'
   | 'bus-unavailable'
   | 'conflict'
+  | 'ticket-required'
   | 'internal';
 
 export class TabulaError extends Error {

@@ -17,7 +17,8 @@ export interface DomainSpec {
   readonly kernel?: string;
   readonly initrd?: string;
   readonly cmdline?: string;
-  readonly spice: { readonly port: number; readonly listen: string; readonly password: string };
+  /** No password: ticketing off for good (QEMU can never be given one later). */
+  readonly spice: { readonly port: number; readonly listen: string; readonly password?: string };
   readonly record: VmRecord;
 }
 
@@ -26,8 +27,8 @@ export interface DomainSpec {
  * - The guest's name goes in SMBIOS (system serial), readable by any OS.
  * - Reboot, power-off and crash all destroy the domain: each ends the visitor's
  *   session, and a VM is never started twice.
- * - Spice always has a password: a domain defined without one runs with
- *   ticketing disabled and can never be given one later.
+ * - Spice gets a password unless the pool turns tickets off: a domain defined
+ *   without one runs with ticketing disabled and can never be given one later.
  * - No network interface here: a VM gets only the network the supervisor gives it.
  */
 export function renderDomainXml(s: DomainSpec): string {
@@ -78,7 +79,7 @@ ${kernelBoot}
       <source path='${esc(s.consoleLogPath)}'/>
       <target port='0'/>
     </serial>
-    <graphics type='spice' port='${s.spice.port}' autoport='no' passwd='${esc(s.spice.password)}'>
+    <graphics type='spice' port='${s.spice.port}' autoport='no'${s.spice.password === undefined ? '' : ` passwd='${esc(s.spice.password)}'`}>
       <listen type='address' address='${esc(s.spice.listen)}'/>
     </graphics>
     <video>${video}</video>

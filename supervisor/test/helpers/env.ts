@@ -46,6 +46,8 @@ export interface PoolOptions {
   readonly spicePortBase: number;
   readonly golden?: string;
   readonly bootTimeout?: number;
+  /** Pools for seed-style (v0) stations run without Spice tickets. */
+  readonly consoleTickets?: boolean;
 }
 
 /** A supervisor config for the test golden image under software emulation. */
@@ -67,6 +69,7 @@ export function testConfig(root: TestRoot, pools: readonly PoolOptions[], extra 
       'video = "vga"',
       `spice_port_base = ${p.spicePortBase}`,
       `boot_timeout = ${p.bootTimeout ?? 90}`,
+      ...(p.consoleTickets === undefined ? [] : [`console_tickets = ${p.consoleTickets}`]),
       `kernel = "${root.kernel}"`,
       `initrd = "${root.initrd}"`,
       `cmdline = "${root.cmdline}"`,

@@ -46,8 +46,14 @@ export class SupervisorProcess {
     return this.lines.join('\n');
   }
 
-  waitForLine(pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-    return waitFor(`log line ${pattern}`, async () => this.lines.find((l) => pattern.test(l)), timeoutMs);
+  /** Waits for a log line matching `pattern`, among the lines from index `from` on (see `mark`). */
+  waitForLine(pattern: RegExp, timeoutMs = 120_000, from = 0): Promise<string> {
+    return waitFor(`log line ${pattern}`, async () => this.lines.slice(from).find((l) => pattern.test(l)), timeoutMs);
+  }
+
+  /** The index of the next log line: pass it to waitForLine to ignore what came before. */
+  mark(): number {
+    return this.lines.length;
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -14,7 +14,7 @@ const lan = await makeStationLan('q', 5);
 const stationsSection = `[stations]\ninterface = "${lan.bridge}"\nnft_table = "${TABLE}"\nconsole_interface = "${CONSOLE_IF}"\nconnect_wait = 8\nforward_grace = 2`;
 const config = await writeConfig(
   root,
-  testConfig(root, [{ name: POOL, size: 4, spicePortBase: 5920 }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`).replace('heartbeat = 2', 'heartbeat = 2\nmax_parallel_boots = 4'),
+  testConfig(root, [{ name: POOL, size: 4, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`).replace('heartbeat = 2', 'heartbeat = 2\nmax_parallel_boots = 4'),
 );
 const supervisor = new SupervisorProcess(config);
 const clients: Array<ReturnType<Station['spawn']>> = [];

@@ -3,11 +3,12 @@
 // connects to the Spice port; the forward exists for that station only.
 import { join } from 'node:path';
 import t from 'tap';
-import { makeTestRoot, testConfig, waitFor, writeConfig, TEST_PREFIX, run } from '../helpers/env.js';
+import { BUILD, makeTestRoot, testConfig, waitFor, writeConfig, TEST_PREFIX, run } from '../helpers/env.js';
 import { guestBoots } from '../helpers/guest.js';
 import { makeStationLan, probe, type Station } from '../helpers/station-lan.js';
 import { status, SupervisorProcess, waitForClean, type StatusJson } from '../helpers/supervisor-process.js';
 import { removeDomains } from '../helpers/virsh.js';
+import { ocrNamePattern, ocrShows, startViewer } from '../helpers/spice-client.js';
 
 const POOL = `${TEST_PREFIX}-v0`;
 const PREFIX = `tabula-${POOL}-`;
@@ -17,8 +18,9 @@ const root = await makeTestRoot('v0');
 const lan = await makeStationLan('v0', 2);
 const [A, B] = lan.stations as [Station, Station];
 const storage = join(root.dir, 'state/pools', POOL);
+const ARTIFACTS = join(BUILD, 'test-reports', 'station-v0');
 const stationsSection = `[stations]\ninterface = "${lan.bridge}"\nnft_table = "${TABLE}"\nconsole_interface = "${CONSOLE_IF}"\nconnect_wait = 6\nforward_grace = 2`;
-const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920 }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`));
+const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`));
 const supervisor = new SupervisorProcess(config);
 
 t.teardown(async () => {
@@ -83,12 +85,45 @@ t.test('v0: a silent station gets a forward for itself only, then its VM is recy
   t.equal(boots[0]?.previousMarker, 'none', "the replacement's disk has no marker from A's session");
 });
 
+t.test('v0: a real Spice client on the station shows its own VM; leaving recycles it', async (t) => {
+  await waitForClean(POOL, 2);
+  const from = supervisor.mark();
+  const script = A.spawn(['bash', '-c', `exec 3< <(exec nc ${lan.address} 5905)
+while IFS= read -r line <&3; do case "$line" in *"RULE ADDED, CONNECT NOW"*) echo CONNECTING; exit 0 ;; esac; done`]);
+  let out = '';
+  script.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor('the line', async () => (out.includes('CONNECTING') ? true : undefined), 30_000, 100);
+  // What the seed's station does on that line: remote-viewer spice://SERVER:5906, no password.
+  const viewer = await startViewer({ netns: A.netns, host: lan.address, port: 5906, artifactsDir: ARTIFACTS, name: 'station-a-v0' });
+  try {
+    const handed = await supervisor.waitForLine(/event=vm-handed-out .*station=169\.254\.24\.10/, 10_000, from);
+    const vm = /vm=(\S+)/.exec(handed)?.[1] as string;
+    const shot = await viewer.waitForText(ocrNamePattern(vm), 90_000);
+    t.ok(ocrShows(shot.text, vm), `the station's screen shows ${vm} (${shot.png})`);
+    const other = vm.endsWith('-0') ? vm.replace(/-0$/, '-1') : vm.replace(/-1$/, '-0');
+    t.notOk(ocrShows(shot.text, other), 'and not the other VM');
+    await supervisor.waitForLine(new RegExp(`event=session-connected vm=${vm} `), 30_000, from);
+    const [boot] = await guestBoots(join(storage, `${vm}.console.log`));
+
+    await viewer.close();
+    await supervisor.waitForLine(new RegExp(`event=vm-destroyed .*vm=${vm} reason=session-ended`), 60_000, from);
+    await waitForClean(POOL, 2);
+    const boots = await guestBoots(join(storage, `${vm}.console.log`));
+    t.not(boots[0]?.session, boot?.session, 'the slot holds a new VM');
+    t.equal(boots[0]?.previousMarker, 'none', "whose disk has no marker from A's session");
+  } finally {
+    await viewer.close();
+    script.kill('SIGKILL');
+  }
+});
+
 t.test('v0: a station that never connects leaves its VM clean (same VM, not recycled)', async (t) => {
   const before = await status();
+  const from = supervisor.mark();
   const b = B.spawn(['bash', '-c', `nc ${lan.address} 5905 > /dev/null`]);
-  const handed = await supervisor.waitForLine(/event=vm-handed-out .*station=169\.254\.24\.11/, 30_000);
+  const handed = await supervisor.waitForLine(/event=vm-handed-out .*station=169\.254\.24\.11/, 30_000, from);
   const vm = /vm=(\S+)/.exec(handed)?.[1] as string;
-  await supervisor.waitForLine(new RegExp(`event=handoff-not-taken vm=${vm} .*back_to=clean`), 30_000);
+  await supervisor.waitForLine(new RegExp(`event=handoff-not-taken vm=${vm} .*back_to=clean`), 30_000, from);
   b.kill('SIGKILL');
   const after = await waitForClean(POOL, 2);
   t.equal(vmOf(after, vm)?.uuid, vmOf(before, vm)?.uuid, 'the same VM is clean again');

@@ -73,6 +73,7 @@ boot_timeout = 30
         firmware: 'bios',
         video: 'qxl',
         bootTimeoutMs: 90_000,
+        consoleTickets: true,
       },
       {
         name: 'linux-2',
@@ -88,6 +89,7 @@ boot_timeout = 30
         initrd: '/srv/golden/initrd.img',
         cmdline: 'root=/dev/vda quiet',
         bootTimeoutMs: 30_000,
+        consoleTickets: true,
       },
     ],
   } satisfies Config);
@@ -209,4 +211,26 @@ t.test('the returned config is deeply frozen', async (t) => {
   t.throws(() => {
     (config.pools as unknown as unknown[]).push({});
   }, TypeError);
+});
+
+t.test('a station LAN: defaults of the seed, consoles on their own address, ports kept apart', async (t) => {
+  const base = '[[pool]]\nname = "desk"\ngolden_image = "/g.qcow2"\nsize = 4\nconsole_tickets = false\n';
+  const c = parseConfig(`[stations]\ninterface = "enp5s0"\n\n${base}`, SOURCE);
+  t.same(c.stations, {
+    interface: 'enp5s0',
+    address: '169.254.24.1',
+    signalPort: 5905,
+    spicePort: 5906,
+    connectWaitMs: 10_000,
+    forwardGraceMs: 3_000,
+    consoleAddress: '169.254.25.1',
+    consoleInterface: 'tabula-console',
+    nftTable: 'tabula',
+  });
+  t.equal(c.spiceListen, '169.254.25.1', 'VM consoles listen on the console address');
+  t.equal(c.pools[0]?.consoleTickets, false);
+  t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nspice_port = 5921\n\n${base}`, SOURCE), /stations\.spice_port: 5921 is inside pool\[0\]'s console ports/);
+  t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nconsole_address = "169.254.24.1"\n\n${base}`, SOURCE), /console_address: must differ/);
+  t.throws(() => parseConfig(`[stations]\ninterface = "a-very-long-interface-name"\n\n${base}`, SOURCE), /stations\.interface: must be a network interface name/);
+  t.throws(() => parseConfig(`[stations]\n\n${base}`, SOURCE), /stations\.interface: Required/);
 });

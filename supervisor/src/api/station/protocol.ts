@@ -44,7 +44,7 @@ async function serveV0(conn: StationConnection, deps: ProtocolDeps): Promise<voi
     const err = asTabulaError(e);
     if (conn.closed.aborted) return;
     deps.logger.warning('station-not-served', { station: conn.remoteAddress, code: err.code, error: err.message });
-    conn.write(err.code === 'conflict' ? 'ERR 429 already-waiting' : `ERR 503 ${err.code}`);
+    conn.write(err.code === 'conflict' ? 'ERR 429 already-waiting' : err.code === 'ticket-required' ? 'ERR 426 ticket-required' : `ERR 503 ${err.code}`);
     return;
   }
   let settled = false;
