@@ -8,6 +8,9 @@ BUILD=${TABULA_BUILD:-$PWD/build}
 DEMO=$BUILD/demo
 GOLDEN=$BUILD/test-golden
 POOL=demo
+# The demo station LAN: the server side on a bridge, one station in a namespace.
+LAN=tabula-demo-lan
+STATION=tabula-st1
 
 if pgrep -f 'supervisor/dist/main.js' >/dev/null; then
   echo "demo: a Tabula supervisor is already running (pgrep -af supervisor/dist/main.js); stop it first" >&2
@@ -20,11 +23,37 @@ chmod 0711 "$DEMO"
 # QEMU runs as another user: give it copies it may read, leaving the build alone.
 cp "$GOLDEN"/{golden.qcow2,vmlinuz,initrd.img} "$DEMO/"
 
+lan_up() {
+  ip link add "$LAN" type bridge 2>/dev/null || true
+  ip addr replace 169.254.24.1/24 dev "$LAN"
+  ip link set "$LAN" up
+  ip netns add "$STATION" 2>/dev/null || true
+  if ! ip -n "$STATION" link show eth0 >/dev/null 2>&1; then
+    ip link add tabula-st1-veth type veth peer name eth0 netns "$STATION"
+    ip link set tabula-st1-veth master "$LAN" up
+    ip -n "$STATION" addr add 169.254.24.10/24 dev eth0
+    ip -n "$STATION" link set eth0 up
+    ip -n "$STATION" link set lo up
+  fi
+}
+
+lan_down() {
+  for pid in $(ip netns pids "$STATION" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del "$STATION" 2>/dev/null || true
+  ip link del tabula-st1-veth 2>/dev/null || true
+  ip link del "$LAN" 2>/dev/null || true
+  nft delete table inet tabula 2>/dev/null || true
+  ip link del tabula-console 2>/dev/null || true
+}
+
 write_config() { # $1 = pool size (0: no pool)
   {
     echo '[supervisor]'
     echo "state_dir = \"$DEMO/state\""
     echo 'hypervisor = "qemu"'
+    echo
+    echo '[stations]'
+    echo "interface = \"$LAN\""
     if [[ $1 -gt 0 ]]; then
       cat <<TOML
 
@@ -36,6 +65,7 @@ vcpus = 1
 memory = 256
 video = "vga"
 spice_port_base = 5920
+console_tickets = false
 kernel = "$DEMO/vmlinuz"
 initrd = "$DEMO/initrd.img"
 cmdline = "$(cat "$GOLDEN/cmdline")"
@@ -43,6 +73,7 @@ TOML
     fi
   } >"$DEMO/supervisor.toml"
 }
+lan_up
 write_config 2
 
 node supervisor/dist/main.js --config "$DEMO/supervisor.toml" >"$DEMO/supervisor.log" 2>&1 &
@@ -68,6 +99,7 @@ cleanup() {
     virsh -c qemu:///system undefine "$d" >/dev/null 2>&1 || true
   done
   rm -rf "$DEMO/state"
+  lan_down
   echo "demo: done; the supervisor's log is in $DEMO/supervisor.log"
 }
 trap cleanup INT TERM EXIT
@@ -81,6 +113,14 @@ Tabula demo: a pool of 2 disposable VMs of the test golden image (software emula
   A guest console:  cat $DEMO/state/pools/$POOL/tabula-$POOL-0.console.log
   Supervisor log:   $DEMO/supervisor.log   (shown below)
   D-Bus API:        busctl --system tree org.tabula.Supervisor1
+
+A station LAN: the server at 169.254.24.1 (signal port 5905, Spice 5906) on bridge $LAN,
+and a station in namespace $STATION at 169.254.24.10. Try a station by hand, as the
+original kiosks did (needs an X display for remote-viewer, e.g. xvfb-run or your own):
+
+  ip netns exec $STATION nc 169.254.24.1 5905        # prints RULE ADDED, CONNECT NOW
+  ip netns exec $STATION remote-viewer spice://169.254.24.1:5906   # within 10 s of that line
+  nft list table inet tabula                          # the forward, for 169.254.24.10 only
 
 Ctrl-C stops the demo and removes its VMs and disks.
 
