@@ -54,9 +54,10 @@ test-integration: setup daemons
 demo: setup daemons
 	@bash ci/demo.sh
 
-## bench: clone-to-clean and recycle times, supervisor memory
+## bench: clone-to-clean and recycle times, supervisor memory, station hand-off latency
 bench: setup daemons
 	@node supervisor/dist/bench/pool-bench.js
+	@node supervisor/dist/bench/handoff-bench.js
 
 clean:
 	rm -rf supervisor/dist $(BUILD)

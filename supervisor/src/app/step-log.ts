@@ -38,5 +38,16 @@ export function stepFields(step: Step, now?: number): Fields {
   if ('reason' in step) base['reason'] = step.reason;
   if (step.kind === 'delete-file') base['file'] = step.file;
   if (step.kind === 'mark-clean' && now !== undefined) base['clone_to_clean_ms'] = now - step.record.createdAt;
+  // A VM that served a visitor: who, since when, for how long.
+  const session = 'record' in step ? step.record.session : undefined;
+  if (session && step.kind === 'destroy-vm') {
+    base['station'] = session.station;
+    base['session'] = session.id;
+    base['handed'] = new Date(session.handedAt).toISOString();
+    if (session.connectedAt !== undefined) {
+      base['connected'] = new Date(session.connectedAt).toISOString();
+      if (now !== undefined) base['session_s'] = Math.round((now - session.connectedAt) / 1000);
+    }
+  }
   return base;
 }

@@ -77,8 +77,9 @@ t.test('v0: a silent station gets a forward for itself only, then its VM is recy
 
   a.kill('SIGKILL');
   await A.killAll();
-  await supervisor.waitForLine(new RegExp(`event=vm-destroyed .*vm=${vm} reason=session-ended`), 30_000);
+  const ended = await supervisor.waitForLine(new RegExp(`event=vm-destroyed .*vm=${vm} reason=session-ended`), 30_000);
   t.pass('the session ended when the client left, and the VM was destroyed');
+  t.match(ended, /station=169\.254\.24\.10 session=\S+ handed=\S+ connected=\S+ session_s=\d+/, 'logged with station, session, times and duration');
   await waitForClean(POOL, 2);
   const boots = await guestBoots(join(storage, `${vm}.console.log`));
   t.equal(boots.length, 1, 'its slot holds a fresh VM');
