@@ -6,7 +6,7 @@ import type { StationConnection } from '../../ports/station-listener.js';
 /** The line the seed's stations wait for before starting their Spice viewer. */
 export const V0_CONNECT_NOW = 'RULE ADDED, CONNECT NOW';
 /** A v0 station says nothing; a newer one says hello at once. */
-const V0_SILENCE_MS = 300;
+const V0_SILENCE_MS = 100;
 
 export interface ProtocolDeps {
   readonly dispatcher: Dispatcher;
