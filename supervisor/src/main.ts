@@ -85,12 +85,31 @@ async function checkGoldenImages(config: Config, disks: QemuImgDisks): Promise<s
  * Listens on the station LAN's signal port, retrying while the address is not
  * there yet (the LAN may come up after the supervisor).
  */
-async function openSignalPort(address: string, port: number, dispatcher: Dispatcher, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
+async function openSignalPort(
+  address: string,
+  port: number,
+  spicePort: number,
+  dispatcher: Dispatcher,
+  reconciler: Reconciler,
+  clock: SystemClock,
+  logger: JournalLogger,
+  stop: AbortSignal,
+): Promise<void> {
   let complained = false;
   while (!stop.aborted) {
     try {
       const listener = await new TcpStationListener(logger).listen(address, port, { maxLineBytes: 1024, maxConnections: 64, maxPerStation: 4 }, (conn) =>
-        serveStation(conn, { dispatcher, logger, sleep: (ms, signal) => clock.sleep(ms, signal) }),
+        serveStation(conn, {
+          dispatcher,
+          logger,
+          sleep: (ms, signal) => clock.sleep(ms, signal),
+          status: () => reconciler.status(),
+          onSessionEnded: (l) => reconciler.onSessionEnded(l),
+          spice: { host: address, port: spicePort },
+          defaultPool: reconciler.status().pools[0]?.name,
+          pingEveryMs: 15_000,
+          silenceLimitMs: 45_000,
+        }),
       );
       logger.notice('signal-port-open', { address, port });
       stop.addEventListener('abort', () => listener.dispose(), { once: true });
@@ -184,7 +203,7 @@ async function main(): Promise<number> {
     await service.start();
     if (stations) {
       const dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret }, reconciler);
-      void openSignalPort(stations.address, stations.signalPort, dispatcher, clock, logger, stop.signal);
+      void openSignalPort(stations.address, stations.signalPort, stations.spicePort, dispatcher, reconciler, clock, logger, stop.signal);
     }
     // VMs are left running on exit: the next start adopts them.
     await reconciler.run(stop.signal);

@@ -4,7 +4,8 @@ import type { DomainSnapshot, VmRecord } from '../domain/vm.js';
 import { parseDomainXml } from '../render/parse-domain.js';
 import { METADATA_NS, METADATA_PREFIX, renderVmRecord } from '../render/vm-metadata.js';
 import type { Disposable } from '../ports/disposable.js';
-import type { DomainEventHint, GraphicsEvent, Libvirt } from '../ports/libvirt.js';
+import type { ConsoleTicket, DomainEventHint, GraphicsEvent, Libvirt } from '../ports/libvirt.js';
+import { esc } from '../render/xml.js';
 import { addMatch, call, type Bus } from './dbus/call.js';
 
 const DEST = 'org.libvirt';
@@ -117,6 +118,15 @@ export class LibvirtDbus implements Libvirt {
       METADATA_NS,
       flags,
     ]);
+  }
+
+  async setConsoleTicket(name: string, t: ConsoleTicket): Promise<void> {
+    // passwdValidTo is UTC without a zone suffix; connected='keep' leaves a client that is on alone.
+    const validTo = t.validUntil === undefined ? '' : ` passwdValidTo='${new Date(t.validUntil).toISOString().slice(0, 19)}'`;
+    const xml =
+      `<graphics type='spice' port='${t.port}' autoport='no' passwd='${esc(t.password)}'${validTo} connected='keep'>` +
+      `<listen type='address' address='${esc(t.listen)}'/></graphics>`;
+    await this.#domainCall(await this.#lookup(name), 'UpdateDevice', 'su', [xml, AFFECT_LIVE]);
   }
 
   onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable {

@@ -20,6 +20,8 @@ export interface HandoffRequest {
   readonly pool?: string;
   /** Aborting gives up the place in the queue (the station went away). */
   readonly signal: AbortSignal;
+  /** Told the station's place in line (1 = next) whenever it changes while no VM is clean. */
+  readonly onQueued?: (position: number) => void;
 }
 
 export interface Handoff {
@@ -27,6 +29,9 @@ export interface Handoff {
   readonly pool: string;
   readonly session: string;
   readonly consolePort: number;
+  /** The one-time Spice password, on pools with tickets; valid for `expiresMs`. */
+  readonly ticket?: string;
+  readonly expiresMs: number;
   /** True once the station's Spice client is on the console; false when the wait ran out. */
   readonly connected: Promise<boolean>;
 }
@@ -86,13 +91,14 @@ export class Dispatcher {
     const entry = { req, wake: () => undefined as void };
     this.#queue.push(entry);
     let handedOut = false;
+    let lastPosition = 0;
     const subscription = this.#keeper.onStatus(() => entry.wake());
     try {
       for (;;) {
         if (req.signal.aborted) throw new TabulaError('invalid-argument', 'the station went away');
         // First come, first served: only the head of the queue for this pool may claim.
-        const head = this.#queue.find((e) => (e.req.pool ?? this.#config.pools[0]?.name) === pool);
-        if (head === entry) {
+        const line = this.#queue.filter((e) => (e.req.pool ?? this.#config.pools[0]?.name) === pool);
+        if (line[0] === entry) {
           const claimed = await this.#claim(pool, req);
           if (claimed) {
             handedOut = true;
@@ -100,14 +106,15 @@ export class Dispatcher {
             return claimed;
           }
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 1000);
-          entry.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          req.signal.addEventListener('abort', entry.wake, { once: true });
-        });
+        const position = line.indexOf(entry) + 1;
+        if (position !== lastPosition) req.onQueued?.(position);
+        lastPosition = position;
+        // Woken by a status change (a VM may be clean now) or the station leaving; else look again in a second.
+        const wake = new AbortController();
+        entry.wake = () => wake.abort();
+        req.signal.addEventListener('abort', entry.wake, { once: true });
+        await this.#deps.clock.sleep(1000, wake.signal);
+        req.signal.removeEventListener('abort', entry.wake);
       }
     } finally {
       if (!handedOut) this.#busy.delete(req.station);
@@ -119,6 +126,8 @@ export class Dispatcher {
   }
 
   async #claim(pool: string, req: HandoffRequest): Promise<Handoff | undefined> {
+    const tickets = this.#config.pools.find((p) => p.name === pool)?.consoleTickets ?? false;
+    const expiresMs = this.#config.stations?.connectWaitMs ?? 10_000;
     const candidates = this.#keeper
       .status()
       .pools.find((p) => p.name === pool)
@@ -132,7 +141,10 @@ export class Dispatcher {
         const now = this.#deps.clock.now();
         const session: SessionRecord = { id: this.#deps.newSecret().slice(0, 12), station: req.station, protocol: req.protocol, handedAt: now };
         await this.#deps.libvirt.setVmRecord(vm.name, withState(vm.record, 'in-use', now, { session }));
-        return { vm: vm as ObservedVm, session, consolePort: vm.spicePort };
+        // The station's one-time ticket: dead once its wait is over, and replaced once it connected.
+        const ticket = tickets ? this.#deps.newSecret() : undefined;
+        if (ticket !== undefined) await this.#setTicket(vm.name, vm.spicePort, ticket, now + expiresMs);
+        return { vm: vm as ObservedVm, session, consolePort: vm.spicePort, ticket };
       });
       if (!handoff) continue;
       await this.#keeper.syncFirewall();
@@ -142,14 +154,34 @@ export class Dispatcher {
         pool,
         session: handoff.session.id,
         consolePort: handoff.consolePort,
-        connected: this.#settle(handoff.vm.name, pool, handoff.session, handoff.consolePort),
+        ...(handoff.ticket === undefined ? {} : { ticket: handoff.ticket }),
+        expiresMs,
+        connected: this.#settle(handoff.vm.name, pool, handoff.session, handoff.consolePort, handoff.ticket !== undefined),
       };
     }
     return undefined;
   }
 
+  /** Ends a station's session at its own request (the visitor is done). */
+  async endSession(sessionId: string): Promise<void> {
+    const vm = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.id === sessionId);
+    if (!vm) return;
+    await this.#keeper.locks.run(vm.name, async () => {
+      const now = await this.#deps.libvirt.getDomain(vm.name);
+      const r = now?.record;
+      if (!r || r.state !== 'in-use' || r.session?.id !== sessionId) return;
+      await this.#deps.libvirt.setVmRecord(vm.name, withState(r, 'dirty', this.#deps.clock.now()));
+      this.#deps.logger.notice('session-ended-by-station', { vm: vm.name, station: r.session.station, session: sessionId });
+    });
+    this.#keeper.poke();
+  }
+
+  async #setTicket(name: string, port: number, password: string, validUntil?: number): Promise<void> {
+    await this.#deps.libvirt.setConsoleTicket(name, { port, listen: this.#config.spiceListen, password, ...(validUntil === undefined ? {} : { validUntil }) });
+  }
+
   /** Watches the console until the station's client arrives or the wait runs out. */
-  async #settle(name: string, pool: string, session: SessionRecord, consolePort: number): Promise<boolean> {
+  async #settle(name: string, pool: string, session: SessionRecord, consolePort: number, ticketed: boolean): Promise<boolean> {
     const st = this.#config.stations;
     const waitMs = st?.connectWaitMs ?? 10_000;
     const { clock, conntrack, libvirt, logger } = this.#deps;
@@ -159,7 +191,9 @@ export class Dispatcher {
     const events = libvirt.onGraphicsEvent((e: GraphicsEvent) => {
       if (e.domain !== name) return;
       touched = true;
-      if (e.remoteAddress === session.station && e.phase !== 'disconnect') arrived = true;
+      // With tickets only an authenticated channel counts; without, any connection from the station.
+      const authenticated = ticketed ? e.phase === 'initialize' : e.phase !== 'disconnect';
+      if (e.remoteAddress === session.station && authenticated) arrived = true;
       wake.abort();
     });
     try {
@@ -168,7 +202,7 @@ export class Dispatcher {
         if (st) {
           const flows = await conntrack.established(st.consoleAddress, consolePort);
           if (flows.length > 0) touched = true;
-          if (flows.some((f) => f.source === session.station)) arrived = true;
+          if (!ticketed && flows.some((f) => f.source === session.station)) arrived = true;
         }
         if (arrived) break;
         const w = wake;
@@ -182,8 +216,11 @@ export class Dispatcher {
         if (!r || r.state !== 'in-use' || r.session?.id !== session.id) return;
         if (arrived) {
           if (r.session.connectedAt === undefined) await libvirt.setVmRecord(name, { ...r, session: { ...r.session, connectedAt: now } });
+          // Nobody knows the new ticket: the used one cannot be replayed, no second client can take over.
+          if (ticketed) await this.#setTicket(name, consolePort, this.#deps.newSecret());
         } else if (!touched) {
-          // Nobody ever reached the console: the VM is as clean as it was.
+          // Nobody ever reached the console: the VM is as clean as it was, with a ticket nobody holds.
+          if (ticketed) await this.#setTicket(name, consolePort, this.#deps.newSecret());
           await libvirt.setVmRecord(name, withState(r, 'clean', now));
         } else {
           await libvirt.setVmRecord(name, withState(r, 'dirty', now));

@@ -13,7 +13,7 @@ import {
 } from '../domain/health.js';
 import { plan, type Desired, type Observed, type PoolFile } from '../domain/planner.js';
 import { poolStatus, statusLine, type PoolStatus } from '../domain/status.js';
-import { isCloneFailure, type Step } from '../domain/steps.js';
+import { isCloneFailure, sessionEndCause, type SessionEndCause, type Step } from '../domain/steps.js';
 import { isOwned, withState, type ObservedVm } from '../domain/vm.js';
 import type { Clock } from '../ports/clock.js';
 import type { FirewallSpec } from '../domain/firewall.js';
@@ -35,6 +35,12 @@ export interface SupervisorStatus {
   readonly pools: readonly PoolStatus[];
   /** One human line, as sent to systemd's STATUS=. */
   readonly line: string;
+}
+
+export interface SessionEnded {
+  readonly session: string;
+  readonly vm: string;
+  readonly cause: SessionEndCause;
 }
 
 export interface ReconcilerDeps extends ExecutorDeps {
@@ -76,6 +82,7 @@ export class Reconciler {
   readonly #health = new Map<string, PoolHealth>();
   readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
   readonly #listeners = new Set<(s: SupervisorStatus) => void>();
+  readonly #sessionListeners = new Set<(e: SessionEnded) => void>();
   /** Why a start failed, so the removal that follows reports the real cause. */
   readonly #startErrors = new Map<string, string>();
   #status: SupervisorStatus = { state: 'starting', reason: '', pools: [], line: 'starting' };
@@ -97,6 +104,22 @@ export class Reconciler {
   onStatus(listener: (s: SupervisorStatus) => void): Disposable {
     this.#listeners.add(listener);
     return { dispose: () => this.#listeners.delete(listener) };
+  }
+
+  /** Sessions that ended because their VM was taken away (client gone, guest stopped, admin). */
+  onSessionEnded(listener: (e: SessionEnded) => void): Disposable {
+    this.#sessionListeners.add(listener);
+    return { dispose: () => this.#sessionListeners.delete(listener) };
+  }
+
+  #sessionEnded(e: SessionEnded): void {
+    for (const l of this.#sessionListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#deps.logger.err('session-listener-failed', { error: asTabulaError(err).message });
+      }
+    }
   }
 
   /** A hint that something changed: re-read libvirt now rather than at the next tick. */
@@ -129,6 +152,8 @@ export class Reconciler {
         if (vm.record.state === 'dirty') return;
         await this.#deps.libvirt.setVmRecord(name, withState(vm.record, 'dirty', this.#deps.clock.now()));
         this.#deps.logger.notice('vm-marked-dirty', { vm: name, pool: vm.record.pool, was: vm.record.state });
+        const session = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
+        if (session !== undefined) this.#sessionEnded({ session, vm: name, cause: 'admin' });
       });
     } finally {
       this.poke();
@@ -317,6 +342,10 @@ export class Reconciler {
       return false;
     }
     logger.info(stepEvent(step), stepFields(step, clock.now()));
+    if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && step.expect.state === 'in-use') {
+      const session = step.kind === 'destroy-vm' ? step.record.session?.id : step.session;
+      if (session !== undefined) this.#sessionEnded({ session, vm: step.name, cause: sessionEndCause(step) });
+    }
     if (step.kind === 'mark-clean') this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
     if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && isCloneFailure(step.reason)) {
       const cause = step.reason === 'boot-timeout' ? 'the guest did not report up in time' : (this.#startErrors.get(step.name) ?? 'the VM stopped while booting');

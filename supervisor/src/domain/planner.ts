@@ -145,7 +145,8 @@ function destroy(vm: ObservedVm, now: number, reason: RemovalReason): Step {
 }
 
 function undefine(vm: ObservedVm, reason: RemovalReason): Step {
-  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record) };
+  const session = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
+  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record), ...(session === undefined ? {} : { session }) };
 }
 
 function newRecord(pool: string, slot: number, now: number): VmRecord {

@@ -43,7 +43,27 @@ export type Step =
   | { readonly kind: 'mark-clean'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
   | { readonly kind: 'mark-connected'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
   | { readonly kind: 'destroy-vm'; readonly name: string; readonly record: VmRecord; readonly reason: RemovalReason; readonly expect: Expect }
-  | { readonly kind: 'undefine-vm'; readonly name: string; readonly pool: string; readonly reason: RemovalReason; readonly expect: Expect }
+  | { readonly kind: 'undefine-vm'; readonly name: string; readonly pool: string; readonly reason: RemovalReason; readonly expect: Expect; readonly session?: string }
   | { readonly kind: 'delete-file'; readonly pool: string; readonly file: string };
 
 export type StepKind = Step['kind'];
+
+/** Why a visitor's session ended, as a station is told. */
+export type SessionEndCause = 'disconnected' | 'shutdown' | 'not-connected' | 'station' | 'admin' | 'error';
+
+/** The cause to tell a station whose in-use VM is taken away by `step`. */
+export function sessionEndCause(step: Step): SessionEndCause {
+  if (!('reason' in step)) return 'error';
+  switch (step.reason) {
+    case 'session-ended':
+      // Stopped by itself (power-off, reboot, crash) vs. the client gone while it ran.
+      return step.kind === 'undefine-vm' ? 'shutdown' : 'disconnected';
+    case 'handoff-abandoned':
+      return 'not-connected';
+    case 'unwanted':
+    case 'dirty':
+      return 'admin';
+    default:
+      return 'error';
+  }
+}

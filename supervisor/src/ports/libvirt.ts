@@ -14,6 +14,15 @@ export interface GraphicsEvent {
   readonly remoteAddress: string;
 }
 
+/** A Spice ticket: the console's password, optionally valid only until a time. */
+export interface ConsoleTicket {
+  readonly port: number;
+  readonly listen: string;
+  readonly password: string;
+  /** ms since epoch; new clients are refused after it (connected ones stay). */
+  readonly validUntil?: number;
+}
+
 /**
  * The hypervisor, as Tabula needs it. Every call is idempotent where that is
  * meaningful (destroying a stopped domain or undefining a missing one is not
@@ -30,6 +39,8 @@ export interface Libvirt {
   /** Replaces Tabula's metadata record, in the live domain too when it runs. */
   setVmRecord(name: string, record: VmRecord): Promise<void>;
   /** Events are hints: the listener re-reads libvirt rather than patching state. */
+  /** Changes a running VM's console ticket at once; connected clients stay connected. */
+  setConsoleTicket(name: string, ticket: ConsoleTicket): Promise<void>;
   onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable;
   onGraphicsEvent(listener: (event: GraphicsEvent) => void): Disposable;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import { TabulaError } from '../../src/domain/errors.js';
 import type { DomainSnapshot, VmRecord } from '../../src/domain/vm.js';
 import type { Disposable } from '../../src/ports/disposable.js';
-import type { DomainEventHint, Libvirt, GraphicsEvent } from '../../src/ports/libvirt.js';
+import type { DomainEventHint, Libvirt, GraphicsEvent, ConsoleTicket } from '../../src/ports/libvirt.js';
 import { parseDomainXml } from '../../src/render/parse-domain.js';
 
 export interface FakeDomain {
@@ -96,6 +96,16 @@ export class FakeLibvirt implements Libvirt {
   onDomainEvent(listener: (hint: DomainEventHint) => void): Disposable {
     this.#listeners.add(listener);
     return { dispose: () => this.#listeners.delete(listener) };
+  }
+
+  /** Console tickets set, newest last, per domain. */
+  readonly tickets = new Map<string, ConsoleTicket[]>();
+
+  async setConsoleTicket(name: string, ticket: ConsoleTicket): Promise<void> {
+    this.#enter('setConsoleTicket', name);
+    const d = this.#require(name);
+    if (!d.active) throw new TabulaError('invalid-argument', `Requested operation is not valid: domain ${name} is not running`);
+    this.tickets.set(name, [...(this.tickets.get(name) ?? []), ticket]);
   }
 
   onGraphicsEvent(listener: (event: GraphicsEvent) => void): Disposable {

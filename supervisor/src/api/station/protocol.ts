@@ -1,16 +1,13 @@
-import type { Dispatcher } from '../../app/dispatcher.js';
 import { asTabulaError } from '../../domain/errors.js';
-import type { Logger } from '../../ports/logger.js';
 import type { StationConnection } from '../../ports/station-listener.js';
+import { serveV1, type V1Deps } from './v1.js';
 
 /** The line the seed's stations wait for before starting their Spice viewer. */
 export const V0_CONNECT_NOW = 'RULE ADDED, CONNECT NOW';
 /** A v0 station says nothing; a newer one says hello at once. */
 const V0_SILENCE_MS = 100;
 
-export interface ProtocolDeps {
-  readonly dispatcher: Dispatcher;
-  readonly logger: Logger;
+export interface ProtocolDeps extends V1Deps {
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
@@ -20,12 +17,13 @@ export async function serveStation(conn: StationConnection, deps: ProtocolDeps):
   if (first === 'closed') return;
   if (first === 'timeout') return serveV0(conn, deps);
   const version = /^TABULA\/(\S+)/.exec(first)?.[1];
+  if (version === '1') return serveV1(conn, first, deps);
   if (version === undefined) {
     deps.logger.warning('station-bad-request', { station: conn.remoteAddress, line: first.slice(0, 80) });
     conn.write('ERR 400 bad-request expected TABULA/<version> or nothing');
   } else {
     deps.logger.warning('station-bad-version', { station: conn.remoteAddress, version: version.slice(0, 16) });
-    conn.write(`ERR 505 unsupported-version ${version.slice(0, 16)} (this server speaks v0)`);
+    conn.write(`ERR 505 unsupported-version ${version.slice(0, 16)} (this server speaks v0 and v1)`);
   }
   conn.close();
 }
