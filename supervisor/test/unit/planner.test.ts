@@ -158,7 +158,7 @@ t.test('a clean VM that stopped is undefined as died; an in-use one as session-e
   const p = plan(observed([vm(0, 'clean', { active: false }), vm(1, 'in-use', { active: false, record: { session: session(1000) } })]), desired(), NOW);
   t.same(p.steps, [
     { kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died', expect: EXPECT('clean') },
-    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'session-ended', expect: EXPECT('in-use') },
+    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'session-ended', expect: EXPECT('in-use'), session: 's1' },
   ]);
 });
 
