@@ -87,6 +87,9 @@ export class Dispatcher {
       throw new TabulaError('ticket-required', `pool ${pool} requires Spice tickets, which v0 stations cannot give (set console_tickets = false for them)`);
     }
     if (this.#busy.has(req.station)) throw new TabulaError('conflict', `station ${req.station} is already waiting for a desktop`);
+    // A station shows one desktop: while its session runs it gets no second VM.
+    const live = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.station === req.station);
+    if (live) throw new TabulaError('session-under-way', `station ${req.station} has a session under way on ${live.name}`);
     this.#busy.add(req.station);
     const entry = { req, wake: () => undefined as void };
     this.#queue.push(entry);
@@ -176,6 +179,19 @@ export class Dispatcher {
     this.#keeper.poke();
   }
 
+  async #retireTicket(name: string, port: number, sessionId: string): Promise<void> {
+    await this.#deps.clock.sleep(this.#config.stations?.forwardGraceMs ?? 3_000);
+    try {
+      await this.#keeper.locks.run(name, async () => {
+        const r = (await this.#deps.libvirt.getDomain(name))?.record;
+        if (r?.state === 'in-use' && r.session?.id === sessionId) await this.#setTicket(name, port, this.#deps.newSecret());
+      });
+    } catch (e) {
+      // The VM may be gone already (the session ended): then there is nothing left to protect.
+      this.#deps.logger.warning('ticket-not-retired', { vm: name, error: asTabulaError(e).message });
+    }
+  }
+
   async #setTicket(name: string, port: number, password: string, validUntil?: number): Promise<void> {
     await this.#deps.libvirt.setConsoleTicket(name, { port, listen: this.#config.spiceListen, password, ...(validUntil === undefined ? {} : { validUntil }) });
   }
@@ -216,8 +232,9 @@ export class Dispatcher {
         if (!r || r.state !== 'in-use' || r.session?.id !== session.id) return;
         if (arrived) {
           if (r.session.connectedAt === undefined) await libvirt.setVmRecord(name, { ...r, session: { ...r.session, connectedAt: now } });
-          // Nobody knows the new ticket: the used one cannot be replayed, no second client can take over.
-          if (ticketed) await this.#setTicket(name, consolePort, this.#deps.newSecret());
+          // Once the client's other channels are in, nobody may know the ticket: it cannot be
+          // replayed and no second client can take over.
+          if (ticketed) void this.#retireTicket(name, consolePort, session.id);
         } else if (!touched) {
           // Nobody ever reached the console: the VM is as clean as it was, with a ticket nobody holds.
           if (ticketed) await this.#setTicket(name, consolePort, this.#deps.newSecret());

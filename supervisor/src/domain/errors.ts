@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'bus-unavailable'
   | 'conflict'
   | 'ticket-required'
+  | 'session-under-way'
   | 'internal';
 
 export class TabulaError extends Error {

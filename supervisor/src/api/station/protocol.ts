@@ -1,5 +1,6 @@
 import { asTabulaError } from '../../domain/errors.js';
 import type { StationConnection } from '../../ports/station-listener.js';
+import { stationError } from './errors.js';
 import { serveV1, type V1Deps } from './v1.js';
 
 /** The line the seed's stations wait for before starting their Spice viewer. */
@@ -42,7 +43,7 @@ async function serveV0(conn: StationConnection, deps: ProtocolDeps): Promise<voi
     const err = asTabulaError(e);
     if (conn.closed.aborted) return;
     deps.logger.warning('station-not-served', { station: conn.remoteAddress, code: err.code, error: err.message });
-    conn.write(err.code === 'conflict' ? 'ERR 429 already-waiting' : err.code === 'ticket-required' ? 'ERR 426 ticket-required' : `ERR 503 ${err.code}`);
+    conn.write(stationError(err.code));
     return;
   }
   let settled = false;

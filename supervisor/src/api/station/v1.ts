@@ -5,6 +5,7 @@ import type { SessionEndCause } from '../../domain/steps.js';
 import type { Disposable } from '../../ports/disposable.js';
 import type { Logger } from '../../ports/logger.js';
 import type { StationConnection } from '../../ports/station-listener.js';
+import { stationError } from './errors.js';
 
 /** Everything the v1 conversation needs from the rest of the supervisor. */
 export interface V1Deps {
@@ -68,7 +69,8 @@ export async function serveV1(conn: StationConnection, hello: string, deps: V1De
     const err = asTabulaError(e);
     if (conn.closed.aborted) return;
     deps.logger.warning('station-not-served', { ...log, code: err.code, error: err.message });
-    return err.code === 'conflict' ? fail(429, 'already-waiting') : fail(503, err.code);
+    conn.write(stationError(err.code));
+    return conn.close();
   }
   const ticket = handoff.ticket === undefined ? '' : ` ticket=${handoff.ticket}`;
   conn.write(`READY session=${handoff.session} vm=${handoff.vm} host=${deps.spice.host} port=${deps.spice.port}${ticket} expires=${Math.round(handoff.expiresMs / 1000)}`);
@@ -113,7 +115,10 @@ export async function serveV1(conn: StationConnection, hello: string, deps: V1De
         else if (m?.word === 'END') {
           ended = 'station';
           break;
-        } else if (m?.word !== 'PONG') conn.write(m?.word === 'REQUEST' ? 'ERR 409 wrong-state a session is under way' : 'ERR 400 bad-request');
+        } else if (m?.word !== 'PONG') {
+          // A glitch on the kiosk must not cost the visitor the session: answer, carry on.
+          conn.write(m?.word === 'REQUEST' ? 'ERR 409 wrong-state a session is under way' : 'ERR 400 bad-request');
+        }
       }
       pending = conn.nextLine(deps.pingEveryMs);
     }

@@ -1,0 +1,15 @@
+/** The line a station is told when its request cannot be served. */
+export function stationError(code: string): string {
+  switch (code) {
+    case 'conflict':
+      return 'ERR 429 already-waiting';
+    case 'session-under-way':
+      return 'ERR 409 wrong-state a session is under way';
+    case 'ticket-required':
+      return 'ERR 426 ticket-required';
+    case 'not-found':
+      return 'ERR 404 no-such-pool';
+    default:
+      return `ERR 503 ${code}`;
+  }
+}
