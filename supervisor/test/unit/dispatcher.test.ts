@@ -85,7 +85,7 @@ t.test('two stations asking at once get two different VMs, each with its own exp
   );
 });
 
-t.test('a station whose client authenticates is connected; its ticket is replaced by one nobody knows', async (t) => {
+t.test('a station whose client authenticates is connected; after the grace its ticket is replaced by one nobody knows', async (t) => {
   const h = await setup();
   const a = await ask(h, A);
   h.libvirt.graphics({ domain: a.vm, phase: 'connect', remoteAddress: A });
@@ -93,8 +93,11 @@ t.test('a station whose client authenticates is connected; its ticket is replace
   t.equal(await drive(h, a.connected), true);
   const r = h.libvirt.domain(a.vm)?.record;
   t.ok(r?.session?.connectedAt, 'connection time recorded');
+  t.equal((h.libvirt.tickets.get(a.vm) ?? []).length, 1, 'the ticket still works while the client opens its other channels');
+  h.clock.advance(3_000);
+  await drive(h, new Promise((r) => setTimeout(r, 20)), 50, 20);
   const tickets = h.libvirt.tickets.get(a.vm) ?? [];
-  t.equal(tickets.length, 2, 'a second ticket was set');
+  t.equal(tickets.length, 2, 'after forward_grace a second ticket was set');
   t.not(tickets[1]?.password, a.ticket, 'the handed-out ticket is dead');
   t.equal(tickets[1]?.validUntil, undefined);
 });
