@@ -79,6 +79,10 @@ class TcpStationConnection implements StationConnection {
     return this.#closed.signal;
   }
 
+  get pendingBytes(): number {
+    return this.#buffer.length;
+  }
+
   nextLine(timeoutMs: number): Promise<string | 'timeout' | 'closed'> {
     const ready = this.#lines.shift();
     if (ready !== undefined) return Promise.resolve(ready);
@@ -126,7 +130,8 @@ class TcpStationConnection implements StationConnection {
       this.#onClose();
       return;
     }
-    this.#waiter?.();
+    // Only a whole line wakes a reader; part of one waits for the rest.
+    if (this.#lines.length > 0) this.#waiter?.();
   }
 
   #onClose(): void {

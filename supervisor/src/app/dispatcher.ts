@@ -87,10 +87,16 @@ export class Dispatcher {
       throw new TabulaError('ticket-required', `pool ${pool} requires Spice tickets, which v0 stations cannot give (set console_tickets = false for them)`);
     }
     if (this.#busy.has(req.station)) throw new TabulaError('conflict', `station ${req.station} is already waiting for a desktop`);
-    // A station shows one desktop: while its session runs it gets no second VM.
-    const live = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.station === req.station);
-    if (live) throw new TabulaError('session-under-way', `station ${req.station} has a session under way on ${live.name}`);
+    // Taken before anything is awaited: two requests from one station must never both get past here.
     this.#busy.add(req.station);
+    try {
+      // A station shows one desktop: while its session runs it gets no second VM.
+      const live = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.station === req.station);
+      if (live) throw new TabulaError('session-under-way', `station ${req.station} has a session under way on ${live.name}`);
+    } catch (e) {
+      this.#busy.delete(req.station);
+      throw e;
+    }
     const entry = { req, wake: () => undefined as void };
     this.#queue.push(entry);
     let handedOut = false;

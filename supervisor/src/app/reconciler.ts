@@ -273,17 +273,20 @@ export class Reconciler {
     const st = this.#config.stations;
     const firewall = this.#deps.firewall;
     if (!st || !firewall) return undefined;
-    const forwards: Array<{ station: string; consolePort: number }> = [];
+    // One forward per station, its newest hand-off's: a station's port 5906 can lead to one console only.
+    const newest = new Map<string, { consolePort: number; handedAt: number }>();
     let wakeAt: number | undefined;
     for (const vm of vms) {
       const s = vm.record.session;
       if (vm.record.state !== 'in-use' || !vm.active || s === undefined || vm.spicePort === undefined) continue;
       const closesAt = s.connectedAt === undefined ? undefined : s.connectedAt + st.forwardGraceMs;
       if (closesAt !== undefined && now >= closesAt) continue;
-      forwards.push({ station: s.station, consolePort: vm.spicePort });
+      const seen = newest.get(s.station);
+      if (seen !== undefined) this.#deps.logger.warning('forward-conflict', { station: s.station, vm: vm.name });
+      if (seen === undefined || s.handedAt > seen.handedAt) newest.set(s.station, { consolePort: vm.spicePort, handedAt: s.handedAt });
       if (closesAt !== undefined) wakeAt = Math.min(wakeAt ?? closesAt, closesAt);
     }
-    forwards.sort((a, b) => a.consolePort - b.consolePort);
+    const forwards = [...newest].map(([station, f]) => ({ station, consolePort: f.consolePort })).sort((a, b) => a.consolePort - b.consolePort);
     const spec: FirewallSpec = {
       table: st.nftTable,
       lanInterface: st.interface,

@@ -8,6 +8,8 @@ export interface StationConnection {
   readonly closed: AbortSignal;
   /** The next line without its newline; 'timeout' when none came in time; 'closed' at the end. */
   nextLine(timeoutMs: number): Promise<string | 'timeout' | 'closed'>;
+  /** Bytes received that do not yet make a whole line. */
+  readonly pendingBytes: number;
   write(line: string): void;
   close(): void;
 }

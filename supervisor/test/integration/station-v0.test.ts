@@ -134,6 +134,11 @@ t.test('the signal port refuses bad input with a code and stays up for others', 
   const send = (text: string) => A.exec(['bash', '-c', `printf '%s' "$1" | timeout 3 nc -q 2 ${lan.address} 5905`, '_', text], 10_000);
   t.match((await send('hello there\n')).stdout, /^ERR 400 bad-request/, 'garbage: ERR 400');
   t.match((await send('TABULA/9\n')).stdout, /^ERR 505 unsupported-version 9/, 'unknown version: ERR 505');
+  // A station that starts a line and never finishes it is not taken for a silent v0 station.
+  const from = supervisor.mark();
+  const slow = await A.exec(['bash', '-c', `(printf 'TABULA/1 HEL'; sleep 7) | timeout 9 nc ${lan.address} 5905`], 15_000);
+  t.match(slow.stdout, /^ERR 408 request-timeout/, 'a half-sent line: ERR 408 after a while');
+  t.notOk(supervisor.lines.slice(from).some((l) => l.includes('event=vm-handed-out')), 'and no VM was handed out for it');
   const long = await send('x'.repeat(5000));
   t.match(long.stdout, /^ERR 413 line-too-long/, 'an over-long line: ERR 413, connection closed');
 

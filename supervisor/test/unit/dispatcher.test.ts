@@ -139,6 +139,18 @@ t.test('v0 cannot use a ticketed pool; a station may wait for one desktop at a t
   await drive(h, a.connected);
 });
 
+t.test('two requests from one station at the same moment: one is served, the other refused', async (t) => {
+  const h = await setup();
+  const results = await Promise.allSettled([ask(h, A), ask(h, A), ask(h, A)]);
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one hand-off');
+  t.same(
+    results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as { code: string }).code),
+    ['conflict', 'conflict'],
+  );
+  t.equal(h.libvirt.names().filter((n) => h.libvirt.domain(n)?.record?.state === 'in-use').length, 1, 'one VM in use');
+  t.equal(h.firewall.forwards().length, 1, 'one forward');
+});
+
 t.test('when every VM is taken the next station queues, told its place, and is served when one is clean', async (t) => {
   const h = await setup();
   const a = await ask(h, A);

@@ -7,6 +7,8 @@ import { serveV1, type V1Deps } from './v1.js';
 export const V0_CONNECT_NOW = 'RULE ADDED, CONNECT NOW';
 /** A v0 station says nothing; a newer one says hello at once. */
 const V0_SILENCE_MS = 100;
+/** A station that started a line gets this long to finish it. */
+const LINE_TIMEOUT_MS = 5_000;
 
 export interface ProtocolDeps extends V1Deps {
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -14,8 +16,15 @@ export interface ProtocolDeps extends V1Deps {
 
 /** Serves one station connection on the signal port. */
 export async function serveStation(conn: StationConnection, deps: ProtocolDeps): Promise<void> {
-  const first = await conn.nextLine(V0_SILENCE_MS);
+  let first = await conn.nextLine(V0_SILENCE_MS);
+  // Only silence means v0: a station that has started to speak is waited for.
+  if (first === 'timeout' && conn.pendingBytes > 0) first = await conn.nextLine(LINE_TIMEOUT_MS);
   if (first === 'closed') return;
+  if (first === 'timeout' && conn.pendingBytes > 0) {
+    deps.logger.warning('station-too-slow', { station: conn.remoteAddress });
+    conn.write('ERR 408 request-timeout');
+    return conn.close();
+  }
   if (first === 'timeout') return serveV0(conn, deps);
   const version = /^TABULA\/(\S+)/.exec(first)?.[1];
   if (version === '1') return serveV1(conn, first, deps);
