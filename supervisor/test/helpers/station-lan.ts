@@ -86,3 +86,30 @@ export async function probe(station: Station, host: string, port: number): Promi
   if (r.code === 0) return 'open';
   return /refused/i.test(r.stderr) ? 'refused' : 'timeout';
 }
+
+/** The nftables table and console link the station tests give the supervisor (never the real ones). */
+export const TEST_TABLE = 'tabula_it';
+export const TEST_CONSOLE_IF = 'tabula-it-con';
+
+/** A `[stations]` config section for a test LAN. */
+export function stationsSection(lan: StationLan, connectWait: number, forwardGrace = 2): string {
+  return [
+    '[stations]',
+    `interface = "${lan.bridge}"`,
+    `nft_table = "${TEST_TABLE}"`,
+    `console_interface = "${TEST_CONSOLE_IF}"`,
+    `connect_wait = ${connectWait}`,
+    `forward_grace = ${forwardGrace}`,
+  ].join('\n');
+}
+
+/**
+ * Removes what the supervisor made for the station LAN (its table and console
+ * link) and the LAN itself; throws if any of the LAN is still there.
+ */
+export async function removeStationWorld(lan: StationLan): Promise<void> {
+  await run('nft', ['delete', 'table', 'inet', TEST_TABLE]).catch(() => undefined);
+  await run('ip', ['link', 'del', TEST_CONSOLE_IF]).catch(() => undefined);
+  const left = await lan.cleanup();
+  if (left.length > 0) throw new Error(`station LAN not removed: ${left.join(', ')}`);
+}

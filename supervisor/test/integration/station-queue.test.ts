@@ -1,20 +1,17 @@
 // Stations asking at once never share a VM; when the pool is empty the next
 // station waits in line and is served as soon as a VM has been recycled.
 import t from 'tap';
-import { makeTestRoot, run, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
-import { makeStationLan, type Station } from '../helpers/station-lan.js';
+import { makeTestRoot, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
+import { makeStationLan, type Station, removeStationWorld, stationsSection } from '../helpers/station-lan.js';
 import { SupervisorProcess, waitForClean } from '../helpers/supervisor-process.js';
 import { removeDomains } from '../helpers/virsh.js';
 
 const POOL = `${TEST_PREFIX}-q`;
-const TABLE = 'tabula_it';
-const CONSOLE_IF = 'tabula-it-con';
 const root = await makeTestRoot('q');
 const lan = await makeStationLan('q', 5);
-const stationsSection = `[stations]\ninterface = "${lan.bridge}"\nnft_table = "${TABLE}"\nconsole_interface = "${CONSOLE_IF}"\nconnect_wait = 8\nforward_grace = 2`;
 const config = await writeConfig(
   root,
-  testConfig(root, [{ name: POOL, size: 4, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`).replace('heartbeat = 2', 'heartbeat = 2\nmax_parallel_boots = 4'),
+  testConfig(root, [{ name: POOL, size: 4, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection(lan, 8)}\n\n[[pool]]`).replace('heartbeat = 2', 'heartbeat = 2\nmax_parallel_boots = 4'),
 );
 const supervisor = new SupervisorProcess(config);
 const clients: Array<ReturnType<Station['spawn']>> = [];
@@ -23,11 +20,8 @@ t.teardown(async () => {
   for (const c of clients) c.kill('SIGKILL');
   await supervisor.stop();
   await removeDomains(`tabula-${POOL}-`);
-  await run('nft', ['delete', 'table', 'inet', TABLE]).catch(() => undefined);
-  await run('ip', ['link', 'del', CONSOLE_IF]).catch(() => undefined);
-  const left = await lan.cleanup();
   await root.cleanup();
-  if (left.length > 0) throw new Error(`station LAN not removed: ${left.join(', ')}`);
+  await removeStationWorld(lan);
 });
 
 /** A v0 station whose client then holds a TCP connection to its console. */

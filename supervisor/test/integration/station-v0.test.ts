@@ -5,32 +5,26 @@ import { join } from 'node:path';
 import t from 'tap';
 import { BUILD, makeTestRoot, testConfig, waitFor, writeConfig, TEST_PREFIX, run } from '../helpers/env.js';
 import { guestBoots } from '../helpers/guest.js';
-import { makeStationLan, probe, type Station } from '../helpers/station-lan.js';
+import { makeStationLan, probe, type Station, removeStationWorld, stationsSection, TEST_TABLE } from '../helpers/station-lan.js';
 import { status, SupervisorProcess, waitForClean, type StatusJson } from '../helpers/supervisor-process.js';
 import { removeDomains } from '../helpers/virsh.js';
 import { ocrNamePattern, ocrShows, startViewer } from '../helpers/spice-client.js';
 
 const POOL = `${TEST_PREFIX}-v0`;
 const PREFIX = `tabula-${POOL}-`;
-const TABLE = 'tabula_it';
-const CONSOLE_IF = 'tabula-it-con';
 const root = await makeTestRoot('v0');
 const lan = await makeStationLan('v0', 2);
 const [A, B] = lan.stations as [Station, Station];
 const storage = join(root.dir, 'state/pools', POOL);
 const ARTIFACTS = join(BUILD, 'test-reports', 'station-v0');
-const stationsSection = `[stations]\ninterface = "${lan.bridge}"\nnft_table = "${TABLE}"\nconsole_interface = "${CONSOLE_IF}"\nconnect_wait = 6\nforward_grace = 2`;
-const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`));
+const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920, consoleTickets: false }]).replace('[[pool]]', `${stationsSection(lan, 6)}\n\n[[pool]]`));
 const supervisor = new SupervisorProcess(config);
 
 t.teardown(async () => {
   await supervisor.stop();
   await removeDomains(PREFIX);
-  await run('nft', ['delete', 'table', 'inet', TABLE]).catch(() => undefined);
-  await run('ip', ['link', 'del', CONSOLE_IF]).catch(() => undefined);
-  const left = await lan.cleanup();
   await root.cleanup();
-  if (left.length > 0) throw new Error(`station LAN not removed: ${left.join(', ')}`);
+  await removeStationWorld(lan);
 });
 
 /** The seed's station script in essence: wait for the line, then start the client. */
@@ -69,7 +63,7 @@ t.test('v0: a silent station gets a forward for itself only, then its VM is recy
   t.equal(await probe(B, lan.address, port), 'timeout', 'nor the console port on the LAN address');
 
   await waitFor('forward closed', async () => {
-    const { stdout } = await run('nft', ['list', 'chain', 'inet', TABLE, 'forwards']);
+    const { stdout } = await run('nft', ['list', 'chain', 'inet', TEST_TABLE, 'forwards']);
     return stdout.includes('dnat') ? undefined : true;
   }, 15_000);
   t.pass('the forward is removed once the station is connected');

@@ -8,15 +8,13 @@ import t from 'tap';
 import { BUILD, makeTestRoot, run, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
 import { guestBoots } from '../helpers/guest.js';
 import { ocrNamePattern, ocrShows, startViewer, type Screenshot, type Viewer, type ViewerOptions } from '../helpers/spice-client.js';
-import { makeStationLan, probe, type Station } from '../helpers/station-lan.js';
+import { makeStationLan, probe, type Station, removeStationWorld, stationsSection, TEST_TABLE } from '../helpers/station-lan.js';
 import { status, SupervisorProcess, waitForClean, type StatusJson } from '../helpers/supervisor-process.js';
 import { connectV1, fields, type V1Client } from '../helpers/v1-client.js';
 import { removeDomains, virsh } from '../helpers/virsh.js';
 
 const POOL = `${TEST_PREFIX}-v1`;
 const PREFIX = `tabula-${POOL}-`;
-const TABLE = 'tabula_it';
-const CONSOLE_IF = 'tabula-it-con';
 const CONSOLE_ADDRESS = '169.254.25.1';
 /** connect_wait: what READY must announce as `expires`. */
 const EXPIRES = 8;
@@ -26,9 +24,8 @@ const lan = await makeStationLan('v1', 3);
 const [A, B, C] = lan.stations as [Station, Station, Station];
 const storage = join(root.dir, 'state/pools', POOL);
 const ARTIFACTS = join(BUILD, 'test-reports', 'station-v1');
-const stationsSection = `[stations]\ninterface = "${lan.bridge}"\nnft_table = "${TABLE}"\nconsole_interface = "${CONSOLE_IF}"\nconnect_wait = ${EXPIRES}\nforward_grace = 2`;
 // No consoleTickets: the pool keeps the default (tickets on), as v1 pools do.
-const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920 }]).replace('[[pool]]', `${stationsSection}\n\n[[pool]]`));
+const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5920 }]).replace('[[pool]]', `${stationsSection(lan, EXPIRES)}\n\n[[pool]]`));
 const supervisor = new SupervisorProcess(config);
 const clients: V1Client[] = [];
 const viewers: Viewer[] = [];
@@ -38,11 +35,8 @@ t.teardown(async () => {
   await Promise.all(viewers.map((v) => v.close()));
   await supervisor.stop();
   await removeDomains(PREFIX);
-  await run('nft', ['delete', 'table', 'inet', TABLE]).catch(() => undefined);
-  await run('ip', ['link', 'del', CONSOLE_IF]).catch(() => undefined);
-  const left = await lan.cleanup();
   await root.cleanup();
-  if (left.length > 0) throw new Error(`station LAN not removed: ${left.join(', ')}`);
+  await removeStationWorld(lan);
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -86,7 +80,7 @@ function siblingOf(vm: string): string {
 }
 
 async function forwardsChain(): Promise<string> {
-  return (await run('nft', ['list', 'chain', 'inet', TABLE, 'forwards'])).stdout;
+  return (await run('nft', ['list', 'chain', 'inet', TEST_TABLE, 'forwards'])).stdout;
 }
 
 /** The console password libvirt holds for a running VM (only when it is set through libvirt). */
