@@ -72,11 +72,6 @@ export class Dispatcher {
     this.#keeper = keeper;
   }
 
-  /** Stations waiting for a VM, in order. */
-  queueLength(): number {
-    return this.#queue.length;
-  }
-
   /** Waits for a clean VM of the pool, claims it for the station and opens its forward. */
   async request(req: HandoffRequest): Promise<Handoff> {
     const pool = req.pool ?? this.#config.pools[0]?.name;

@@ -1,7 +1,7 @@
 /**
- * Runs async jobs one at a time, in order. Reconcile rounds and admin actions
- * share one lane so that no two of them write a VM's record at once (a late
- * "mark clean" must never overwrite an admin's "dirty").
+ * Runs async jobs one at a time, in order: reconcile rounds (one plan is
+ * carried out before the next is made), config swaps, firewall applies.
+ * Records of single VMs are guarded by KeyedLocks instead.
  */
 export class Lane {
   #tail: Promise<unknown> = Promise.resolve();
@@ -10,10 +10,5 @@ export class Lane {
     const result = this.#tail.then(job, job);
     this.#tail = result.catch(() => undefined);
     return result;
-  }
-
-  /** Resolves once every job queued so far has finished. */
-  idle(): Promise<void> {
-    return this.#tail.then(() => undefined);
   }
 }
