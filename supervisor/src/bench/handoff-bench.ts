@@ -7,16 +7,12 @@
 //  - request → session established: the station connects through its forward
 //    and the supervisor has recorded the session.
 import { execFile, spawn } from 'node:child_process';
-import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { benchImage, SUPERVISOR } from './bench-image.js';
 
 const run = promisify(execFile);
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '../../..');
-const GOLDEN = join(process.env['TABULA_BUILD'] ?? join(REPO, 'build'), 'test-golden');
 const REQUESTS = Number(process.env['TABULA_BENCH_HANDOFFS'] ?? 200);
 const LAN = 'tbr-bench';
 const NS = 'tabula-bench-st';
@@ -71,21 +67,17 @@ async function lanDown(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'tabula-bench-'));
-  await chmod(dir, 0o711);
-  for (const f of ['golden.qcow2', 'vmlinuz', 'initrd.img']) await copyFile(join(GOLDEN, f), join(dir, f));
-  const cmdline = (await readFile(join(GOLDEN, 'cmdline'), 'utf8')).trim();
+  const image = await benchImage();
+  const dir = image.dir;
   const config = join(dir, 'supervisor.toml');
-  const pool = (size: number) =>
-    size === 0 ? [] : ['[[pool]]', 'name = "bench"', `golden_image = "${dir}/golden.qcow2"`, `size = ${size}`, 'vcpus = 1', 'memory = 192', 'video = "vga"',
-      'spice_port_base = 5990', 'console_tickets = false', `kernel = "${dir}/vmlinuz"`, `initrd = "${dir}/initrd.img"`, `cmdline = "${cmdline}"`];
+  const pool = (size: number) => image.pool(size, ['console_tickets = false']);
   const writeConfig = (size: number) =>
     writeFile(config, ['[supervisor]', `state_dir = "${dir}/state"`, 'hypervisor = "qemu"', '', '[stations]', `interface = "${LAN}"`, `nft_table = "${TABLE}"`,
       `console_interface = "${CONSOLE_IF}"`, 'connect_wait = 1', 'forward_grace = 1', '', ...pool(size)].join('\n') + '\n');
   await lanUp();
   await writeConfig(2);
   const lines: string[] = [];
-  const sup = spawn(process.execPath, [join(REPO, 'supervisor/dist/main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sup = spawn(process.execPath, [SUPERVISOR, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   for (const s of [sup.stdout, sup.stderr]) s.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n')));
   const station = spawn('ip', ['netns', 'exec', NS, 'python3', '-u', '-c', STATION], { stdio: ['pipe', 'pipe', 'inherit'] });
   const answers: string[] = [];
@@ -139,7 +131,7 @@ async function main(): Promise<void> {
       await run('virsh', ['-c', 'qemu:///system', 'undefine', d]).catch(() => undefined);
     }
     await lanDown();
-    await rm(dir, { recursive: true, force: true });
+    await image.remove();
   }
 }
 

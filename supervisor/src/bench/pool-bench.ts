@@ -3,17 +3,13 @@
 // needs, on the test golden image under software emulation. Prints figures;
 // asserts nothing (speed goals are read, not enforced by tests).
 import { spawn } from 'node:child_process';
-import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { call } from '../adapters/dbus/call.js';
 import { connectSystemBus } from '../adapters/dbus/connect.js';
 import { BUS_NAME, ROOT_IFACE, ROOT_PATH } from '../api/dbus/names.js';
+import { benchImage, SUPERVISOR } from './bench-image.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '../../..');
-const GOLDEN = join(process.env['TABULA_BUILD'] ?? join(REPO, 'build'), 'test-golden');
 const RECYCLES = Number(process.env['TABULA_BENCH_RECYCLES'] ?? 12);
 const POOL = 'bench';
 
@@ -33,10 +29,8 @@ function figure(name: string, values: number[], unit: string): void {
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'tabula-bench-'));
-  await chmod(dir, 0o711);
-  for (const f of ['golden.qcow2', 'vmlinuz', 'initrd.img']) await copyFile(join(GOLDEN, f), join(dir, f));
-  const cmdline = (await readFile(join(GOLDEN, 'cmdline'), 'utf8')).trim();
+  const image = await benchImage();
+  const dir = image.dir;
   const configPath = join(dir, 'supervisor.toml');
   const writeConfig = (size: number) =>
     writeFile(
@@ -46,16 +40,13 @@ async function main(): Promise<void> {
         `state_dir = "${dir}/state"`,
         'hypervisor = "qemu"',
         'max_parallel_boots = 2',
-        ...(size === 0
-          ? []
-          : ['[[pool]]', `name = "${POOL}"`, `golden_image = "${dir}/golden.qcow2"`, `size = ${size}`, 'vcpus = 1', 'memory = 192', 'video = "vga"',
-             'spice_port_base = 5990', `kernel = "${dir}/vmlinuz"`, `initrd = "${dir}/initrd.img"`, `cmdline = "${cmdline}"`]),
+        ...image.pool(size),
       ].join('\n') + '\n',
     );
   await writeConfig(1);
 
   const lines: Line[] = [];
-  const child = spawn(process.execPath, [join(REPO, 'supervisor/dist/main.js'), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SUPERVISOR, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
   for (const s of [child.stdout, child.stderr]) {
     s.setEncoding('utf8').on('data', (d: string) => {
@@ -117,7 +108,7 @@ async function main(): Promise<void> {
     bus.disconnect();
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    await rm(dir, { recursive: true, force: true });
+    await image.remove();
   }
 }
 
