@@ -13,7 +13,7 @@ const ALLOWED = {
   app: ['domain', 'render', 'ports', 'config'],
   api: ['domain', 'app', 'ports'],
   adapters: ['domain', 'render', 'ports'],
-  cli: ['domain', 'api', 'adapters'],
+  cli: ['domain', 'render', 'api', 'adapters'],
   bench: ['domain', 'api', 'adapters', 'cli'],
 };
 

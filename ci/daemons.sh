@@ -5,6 +5,7 @@
 #   ci/daemons.sh up      start whatever is not running yet (safe to repeat)
 #   ci/daemons.sh down    stop them again, in reverse order
 #   ci/daemons.sh status  one line per service; non-zero exit if any is down
+#   ci/daemons.sh stop libvirtd|libvirt-dbus|dbus   stop one (then `up` starts it again)
 #
 # Run ci/setup-host.sh first. Must run as root.
 set -euo pipefail
@@ -374,6 +375,19 @@ cmd_down() {
   down_one dbus-daemon "$DBUS_PIDFILE" dbus-daemon
 }
 
+# Stops one service and starts it again (tests of the supervisor riding out a restart).
+cmd_stop() {
+  case ${1:-} in
+    libvirtd) down_one libvirtd "$LIBVIRTD_PIDFILE" libvirtd ;;
+    libvirt-dbus)
+      if [[ ! -e $LIBVIRT_DBUS_PIDFILE ]] && probe_dbus && libvirt_dbus_has_owner; then record_libvirt_dbus_pid >/dev/null; fi
+      down_one libvirt-dbus "$LIBVIRT_DBUS_PIDFILE" libvirt-dbus
+      ;;
+    dbus) down_one dbus-daemon "$DBUS_PIDFILE" dbus-daemon ;;
+    *) die "stop: expected libvirtd, libvirt-dbus or dbus, not '${1:-}'" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- status
 
 status_one() {
@@ -416,8 +430,9 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  stop) cmd_stop "${2:-}" ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|stop libvirtd|libvirt-dbus|dbus" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import type { Bus } from './adapters/dbus/call.js';
-import { connectSystemBus } from './adapters/dbus/connect.js';
+import { BusSession } from './adapters/dbus/bus-session.js';
 import { JournalLogger } from './adapters/journal-logger.js';
 import { LibvirtDbus } from './adapters/libvirt-dbus.js';
 import { QemuImgDisks } from './adapters/qemu-img-disks.js';
@@ -15,7 +14,17 @@ import { TcpStationListener } from './adapters/tcp-station-listener.js';
 import { SupervisorService } from './api/dbus/service.js';
 import { serveStation } from './api/station/protocol.js';
 import { Dispatcher } from './app/dispatcher.js';
-import { Reconciler } from './app/reconciler.js';
+import { JournaledSessionLog } from './app/journaled-session-log.js';
+import { Reconciler, type SupervisorStatus } from './app/reconciler.js';
+import { SessionActivity } from './app/activity.js';
+import { Metrics } from './app/metrics.js';
+import { SupervisorMetrics } from './app/supervisor-metrics.js';
+import { HttpMetricsServer } from './adapters/http-metrics-server.js';
+import { renderPrometheus } from './render/prometheus.js';
+import { JsonlSessionLog } from './adapters/jsonl-session-log.js';
+import { IpNeighbours } from './adapters/ip-neighbours.js';
+import { ProcessFaults } from './adapters/process-faults.js';
+import { ProcHostResources } from './adapters/proc-host-resources.js';
 import { parseConfig, type Config } from './config/config.js';
 import { asTabulaError, TabulaError } from './domain/errors.js';
 import { goldenProblem } from './domain/golden.js';
@@ -91,6 +100,8 @@ async function openSignalPort(
   spicePort: number,
   dispatcher: Dispatcher,
   reconciler: Reconciler,
+  activity: SessionActivity,
+  metrics: SupervisorMetrics,
   clock: SystemClock,
   logger: JournalLogger,
   stop: AbortSignal,
@@ -103,12 +114,16 @@ async function openSignalPort(
           dispatcher,
           logger,
           sleep: (ms, signal) => clock.sleep(ms, signal),
-          status: () => reconciler.status(),
+          status: (): SupervisorStatus => reconciler.status(),
           onSessionEnded: (l) => reconciler.onSessionEnded(l),
           spice: { host: address, port: spicePort },
           defaultPool: reconciler.status().pools[0]?.name,
           pingEveryMs: 15_000,
           silenceLimitMs: 45_000,
+          activity,
+          limitsOf: (pool) => reconciler.config().pools.find((p) => p.name === pool)?.limits,
+          now: () => clock.now(),
+          metrics,
         }),
       );
       logger.notice('signal-port-open', { address, port });
@@ -141,17 +156,18 @@ async function main(): Promise<number> {
     return problems.length === 0 ? 0 : EX_CONFIG;
   }
 
-  let bus: Bus;
+  const session = new BusSession(logger);
+  let faults: ProcessFaults | undefined;
   try {
-    bus = await connectSystemBus();
+    faults = process.env['TABULA_FAULT'] ? new ProcessFaults(process.env['TABULA_FAULT']) : undefined;
   } catch (e) {
-    const err = asTabulaError(e, 'bus-unavailable');
-    logger.err('bus-unavailable', { code: err.code, error: err.message });
-    return 1;
+    logger.err('fault-spec-invalid', { error: asTabulaError(e).message });
+    return EX_USAGE;
   }
-  bus.on('error', (e: Error) => logger.err('bus-error', { error: e.message }));
+  // A test switch only: say loudly that this process will kill itself.
+  if (faults) logger.warning('fault-injection-armed', { points: faults.points().join(',') });
   const notifier = new SdNotifier();
-  const libvirt = new LibvirtDbus(bus);
+  const libvirt = new LibvirtDbus(() => session.current());
   const clock = new SystemClock();
   const stations = config.stations;
   const conntrack = new ConntrackTool();
@@ -165,16 +181,33 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const reconciler = new Reconciler(config, {
+  const activity = new SessionActivity(clock.now());
+  const metricsRegistry = new Metrics({ onCollectError: (e) => logger.warning('metrics-collect-failed', { error: asTabulaError(e).message }) });
+  let dispatcher: Dispatcher | undefined;
+  const metrics: SupervisorMetrics = new SupervisorMetrics(metricsRegistry, {
+    // Read at a scrape only, which is served once the reconciler exists.
+    status: (): SupervisorStatus => reconciler.status(),
+    queueLengths: () => dispatcher?.queueLengths() ?? new Map(),
+  });
+  const sessionLog = new JournaledSessionLog(new JsonlSessionLog(`${config.stateDir}/sessions`), logger, (e) => metrics.sessionEnded(e));
+  const reconciler: Reconciler = new Reconciler(config, {
     libvirt,
     disks,
     newSecret: randomSecret,
     clock,
     logger,
     notifier,
+    activity,
+    sessionLog,
+    metrics,
+    resources: new ProcHostResources(),
+    ...(faults ? { faults } : {}),
     ...(stations ? { firewall: new NftFirewall(), conntrack } : {}),
   });
-  const service = new SupervisorService(bus, reconciler, VERSION);
+  const service = new SupervisorService(
+    { status: () => reconciler.status(), onStatus: (l) => reconciler.onStatus(l), recycle: (name) => reconciler.recycle(name), sessions: (since) => sessionLog.read(since), wipe: () => reconciler.wipe('admin') },
+    VERSION,
+  );
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
@@ -199,11 +232,36 @@ async function main(): Promise<number> {
   const events = libvirt.onDomainEvent(() => reconciler.poke());
   // A client leaving a console may end a session: look now rather than at the next tick.
   const graphics = libvirt.onGraphicsEvent((e) => e.phase === 'disconnect' && reconciler.poke());
+  // On every connection, the first and each after the bus restarted: signals, objects, the name.
+  session.onConnected(async (bus) => {
+    await libvirt.attach(bus);
+    await service.attach(bus);
+  });
   try {
-    await service.start();
+    try {
+      await session.start();
+    } catch (e) {
+      const err = asTabulaError(e, 'bus-unavailable');
+      logger.err(err.code === 'bus-name-taken' ? 'bus-name-taken' : 'bus-unavailable', { code: err.code, error: err.message });
+      return 1;
+    }
+    // start_mode = "wipe": nothing of before is adopted; the first round builds the pools afresh.
+    if (config.startMode === 'wipe') await reconciler.wipe('start');
     if (stations) {
-      const dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret }, reconciler);
-      void openSignalPort(stations.address, stations.signalPort, stations.spicePort, dispatcher, reconciler, clock, logger, stop.signal);
+      dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret, neighbours: new IpNeighbours(), sessionLog, metrics, ...(faults ? { faults } : {}) }, reconciler);
+      void openSignalPort(stations.address, stations.signalPort, stations.spicePort, dispatcher, reconciler, activity, metrics, clock, logger, stop.signal);
+    }
+    if (config.metricsListen) {
+      const { host, port } = config.metricsListen;
+      try {
+        const server = await new HttpMetricsServer().listen(host, port, () => renderPrometheus(metricsRegistry.collect()));
+        stop.signal.addEventListener('abort', () => server.dispose(), { once: true });
+        logger.notice('metrics-listening', { address: host, port: server.port });
+      } catch (e) {
+        // Metrics are for the operators' dashboards: without them the kiosks are still served.
+        const err = asTabulaError(e);
+        logger.err('metrics-unavailable', { code: err.code, error: err.message });
+      }
     }
     // VMs are left running on exit: the next start adopts them.
     await reconciler.run(stop.signal);
@@ -216,7 +274,7 @@ async function main(): Promise<number> {
     events.dispose();
     graphics.dispose();
     service.stop();
-    bus.disconnect();
+    session.close();
   }
 }
 

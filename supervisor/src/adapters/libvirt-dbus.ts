@@ -32,7 +32,8 @@ export interface LibvirtDbusOptions {
 
 /** libvirt through libvirt-dbus on the system bus. */
 export class LibvirtDbus implements Libvirt {
-  readonly #bus: Bus;
+  /** The connection in use now: a bus that went away is replaced (see attach). */
+  readonly #busNow: () => Bus;
   readonly #path: string;
   readonly #timeout: number;
   readonly #slowTimeout: number;
@@ -42,12 +43,24 @@ export class LibvirtDbus implements Libvirt {
   readonly #names = new Map<string, string>();
   #matched = false;
 
-  constructor(bus: Bus, options: LibvirtDbusOptions = {}) {
-    this.#bus = bus;
+  /** `bus`: a connection, or a function giving the current one (then call attach on each new one). */
+  constructor(bus: Bus | (() => Bus), options: LibvirtDbusOptions = {}) {
+    this.#busNow = typeof bus === 'function' ? bus : () => bus;
     this.#path = options.connectPath ?? '/org/libvirt/QEMU';
     this.#timeout = options.timeoutMs ?? 15_000;
     this.#slowTimeout = options.slowTimeoutMs ?? 60_000;
-    this.#bus.on('message', (msg: dbus.Message) => this.#dispatch(msg));
+    if (typeof bus !== 'function') this.#listen(bus);
+  }
+
+  /** A new connection (the bus was restarted): listen on it and add the match rules again. */
+  async attach(bus: Bus): Promise<void> {
+    this.#listen(bus);
+    this.#matched = false;
+    if (this.#listeners.size > 0 || this.#graphicsListeners.size > 0) await this.#addMatches(bus);
+  }
+
+  #listen(bus: Bus): void {
+    bus.on('message', (msg: dbus.Message) => this.#dispatch(msg));
   }
 
   async listDomains(): Promise<DomainSnapshot[]> {
@@ -142,17 +155,30 @@ export class LibvirtDbus implements Libvirt {
   }
 
   #subscribe(): void {
-    if (!this.#matched) {
-      this.#matched = true;
-      // One rule per signal type for all domains: dbus-next never removes per-proxy rules.
-      const rules = [
-        `type='signal',sender='${DEST}',interface='${CONNECT_IFACE}',member='DomainEvent',path='${this.#path}'`,
-        `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='AgentEvent',path_namespace='${this.#path}'`,
-        `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='Graphics',path_namespace='${this.#path}'`,
-      ];
-      Promise.all(rules.map((r) => addMatch(this.#bus, r, this.#timeout))).catch(() => {
-        this.#matched = false;
-      });
+    if (this.#matched) return;
+    let bus: Bus;
+    try {
+      bus = this.#busNow();
+    } catch {
+      // No bus now: attach adds the rules once it is back.
+      return;
+    }
+    this.#addMatches(bus).catch(() => undefined);
+  }
+
+  async #addMatches(bus: Bus): Promise<void> {
+    this.#matched = true;
+    // One rule per signal type for all domains: dbus-next never removes per-proxy rules.
+    const rules = [
+      `type='signal',sender='${DEST}',interface='${CONNECT_IFACE}',member='DomainEvent',path='${this.#path}'`,
+      `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='AgentEvent',path_namespace='${this.#path}'`,
+      `type='signal',sender='${DEST}',interface='${DOMAIN_IFACE}',member='Graphics',path_namespace='${this.#path}'`,
+    ];
+    try {
+      await Promise.all(rules.map((r) => addMatch(bus, r, this.#timeout)));
+    } catch (e) {
+      this.#matched = false;
+      throw e;
     }
   }
 
@@ -203,11 +229,11 @@ export class LibvirtDbus implements Libvirt {
   }
 
   #connect(member: string, signature: string, body: unknown[]): Promise<unknown[]> {
-    return call(this.#bus, { destination: DEST, path: this.#path, interface: CONNECT_IFACE, member, signature, body }, this.#timeout, translate);
+    return call(this.#busNow(), { destination: DEST, path: this.#path, interface: CONNECT_IFACE, member, signature, body }, this.#timeout, translate);
   }
 
   #domainCall(path: string, member: string, signature: string, body: unknown[], timeoutMs = this.#timeout): Promise<unknown[]> {
-    return call(this.#bus, { destination: DEST, path, interface: DOMAIN_IFACE, member, signature, body }, timeoutMs, translate);
+    return call(this.#busNow(), { destination: DEST, path, interface: DOMAIN_IFACE, member, signature, body }, timeoutMs, translate);
   }
 }
 

@@ -1,13 +1,19 @@
 import type { Config } from '../config/config.js';
 import { asTabulaError, TabulaError } from '../domain/errors.js';
-import { withState, type ObservedVm, type SessionRecord } from '../domain/vm.js';
+import { endedSession, withState, type ObservedVm, type SessionRecord } from '../domain/vm.js';
+import type { SessionEndCause } from '../domain/steps.js';
+import { logEntryOf } from '../domain/session-log.js';
 import type { Clock } from '../ports/clock.js';
 import type { Disposable } from '../ports/disposable.js';
 import type { Conntrack } from '../ports/firewall.js';
 import type { GraphicsEvent, Libvirt } from '../ports/libvirt.js';
 import type { Logger } from '../ports/logger.js';
 import type { NewSecret } from '../ports/secrets.js';
+import type { Neighbours } from '../ports/neighbours.js';
+import type { SessionLog } from '../ports/session-log.js';
 import type { KeyedLocks } from './keyed-locks.js';
+import type { MetricsSink } from './supervisor-metrics.js';
+import { NO_FAULTS, type Faults } from '../ports/faults.js';
 import type { SupervisorStatus } from './reconciler.js';
 
 /** How often the console's connections are looked at while a station is expected. */
@@ -15,6 +21,8 @@ const CONNECT_POLL_MS = 250;
 
 export interface HandoffRequest {
   readonly station: string;
+  /** The station's own name, when it gave one (v1). */
+  readonly stationName?: string;
   readonly protocol: 'v0' | 'v1';
   /** A pool by name; the first configured pool when absent. */
   readonly pool?: string;
@@ -42,6 +50,11 @@ export interface DispatcherDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly newSecret: NewSecret;
+  readonly neighbours?: Neighbours;
+  /** Where a hand-off nobody took up is recorded (a used VM's session is logged when the VM goes). */
+  readonly sessionLog?: SessionLog;
+  readonly metrics?: MetricsSink;
+  readonly faults?: Faults;
 }
 
 /** What the dispatcher needs of the reconciler. */
@@ -66,10 +79,23 @@ export class Dispatcher {
   /** Stations with a request queued or a hand-off not yet settled: one at a time each. */
   readonly #busy = new Set<string>();
 
+  readonly #faults: Faults;
+
   constructor(config: Config, deps: DispatcherDeps, keeper: PoolKeeper) {
     this.#config = config;
     this.#deps = deps;
     this.#keeper = keeper;
+    this.#faults = deps.faults ?? NO_FAULTS;
+  }
+
+  /** Stations waiting, per pool. */
+  queueLengths(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const e of this.#queue) {
+      const pool = e.req.pool ?? this.#config.pools[0]?.name ?? '';
+      out.set(pool, (out.get(pool) ?? 0) + 1);
+    }
+    return out;
   }
 
   /** Waits for a clean VM of the pool, claims it for the station and opens its forward. */
@@ -81,7 +107,12 @@ export class Dispatcher {
     if (req.protocol === 'v0' && this.#config.pools.find((p) => p.name === pool)?.consoleTickets) {
       throw new TabulaError('ticket-required', `pool ${pool} requires Spice tickets, which v0 stations cannot give (set console_tickets = false for them)`);
     }
+    // While libvirt cannot be reached nothing can be handed out or checked: the station asks again later.
+    if (this.#keeper.status().state === 'degraded') {
+      throw new TabulaError('libvirt-unavailable', `the supervisor cannot reach libvirt right now (${this.#keeper.status().reason})`, { retryable: true });
+    }
     if (this.#busy.has(req.station)) throw new TabulaError('conflict', `station ${req.station} is already waiting for a desktop`);
+    const requestedAt = this.#deps.clock.now();
     // Taken before anything is awaited: two requests from one station must never both get past here.
     this.#busy.add(req.station);
     try {
@@ -103,7 +134,7 @@ export class Dispatcher {
         // First come, first served: only the head of the queue for this pool may claim.
         const line = this.#queue.filter((e) => (e.req.pool ?? this.#config.pools[0]?.name) === pool);
         if (line[0] === entry) {
-          const claimed = await this.#claim(pool, req);
+          const claimed = await this.#claim(pool, req, requestedAt);
           if (claimed) {
             handedOut = true;
             void claimed.connected.finally(() => this.#busy.delete(req.station));
@@ -129,7 +160,7 @@ export class Dispatcher {
     }
   }
 
-  async #claim(pool: string, req: HandoffRequest): Promise<Handoff | undefined> {
+  async #claim(pool: string, req: HandoffRequest, requestedAt: number): Promise<Handoff | undefined> {
     const tickets = this.#config.pools.find((p) => p.name === pool)?.consoleTickets ?? false;
     const expiresMs = this.#config.stations?.connectWaitMs ?? 10_000;
     const candidates = this.#keeper
@@ -137,21 +168,35 @@ export class Dispatcher {
       .pools.find((p) => p.name === pool)
       ?.vms.filter((vm) => vm.state === 'clean' && vm.active)
       .sort((a, b) => a.stateSince - b.stateSince);
-    for (const candidate of candidates ?? []) {
+    if (!candidates?.length) return undefined;
+    const mac = await this.#deps.neighbours?.macOf(req.station);
+    for (const candidate of candidates) {
       const handoff = await this.#keeper.locks.run(candidate.name, async () => {
         const vm = await this.#deps.libvirt.getDomain(candidate.name);
         // Re-checked under the lock: the reconciler may have taken it away meanwhile.
         if (!vm?.record || vm.record.state !== 'clean' || !vm.active || !vm.agentConnected || vm.spicePort === undefined) return undefined;
         const now = this.#deps.clock.now();
-        const session: SessionRecord = { id: this.#deps.newSecret().slice(0, 12), station: req.station, protocol: req.protocol, handedAt: now };
+        const session: SessionRecord = {
+          id: this.#deps.newSecret().slice(0, 12),
+          station: req.station,
+          protocol: req.protocol,
+          handedAt: now,
+          requestedAt,
+          ...(req.stationName === undefined ? {} : { stationName: req.stationName }),
+          ...(mac === undefined ? {} : { stationMac: mac }),
+        };
         await this.#deps.libvirt.setVmRecord(vm.name, withState(vm.record, 'in-use', now, { session }));
+        this.#faults.at('handoff:claimed');
         // The station's one-time ticket: dead once its wait is over, and replaced once it connected.
         const ticket = tickets ? this.#deps.newSecret() : undefined;
         if (ticket !== undefined) await this.#setTicket(vm.name, vm.spicePort, ticket, now + expiresMs);
+        this.#faults.at('handoff:ticketed');
         return { vm: vm as ObservedVm, session, consolePort: vm.spicePort, ticket };
       });
       if (!handoff) continue;
+      this.#deps.metrics?.handedOut(pool, req.protocol, handoff.session.handedAt - requestedAt);
       await this.#keeper.syncFirewall();
+      this.#faults.at('handoff:forwarded');
       this.#deps.logger.notice('vm-handed-out', { vm: handoff.vm.name, pool, station: req.station, session: handoff.session.id, protocol: req.protocol });
       return {
         vm: handoff.vm.name,
@@ -166,18 +211,33 @@ export class Dispatcher {
     return undefined;
   }
 
-  /** Ends a station's session at its own request (the visitor is done). */
-  async endSession(sessionId: string): Promise<void> {
+  /** Ends a station's session at its own request (the visitor is done, or the station is gone). */
+  async endSession(sessionId: string, cause: SessionEndCause = 'station'): Promise<void> {
     const vm = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.id === sessionId);
     if (!vm) return;
     await this.#keeper.locks.run(vm.name, async () => {
       const now = await this.#deps.libvirt.getDomain(vm.name);
       const r = now?.record;
       if (!r || r.state !== 'in-use' || r.session?.id !== sessionId) return;
-      await this.#deps.libvirt.setVmRecord(vm.name, withState(r, 'dirty', this.#deps.clock.now()));
-      this.#deps.logger.notice('session-ended-by-station', { vm: vm.name, station: r.session.station, session: sessionId });
+      await this.#deps.libvirt.setVmRecord(vm.name, endedSession(r, this.#deps.clock.now(), cause));
+      this.#deps.logger.notice('session-ended-by-station', { vm: vm.name, station: r.session.station, session: sessionId, reason: cause });
     });
     this.#keeper.poke();
+  }
+
+  /**
+   * A station picks up its running session again on a new control connection
+   * (after the supervisor restarted, or the station's link blinked).
+   */
+  async resume(station: string, sessionId: string): Promise<{ vm: string; pool: string; session: SessionRecord }> {
+    const vm = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.id === sessionId);
+    const s = vm?.record?.session;
+    // Another station's session id is answered exactly like an unknown one.
+    if (!vm?.record || s === undefined || s.station !== station || s.connectedAt === undefined) {
+      throw new TabulaError('not-found', `station ${station} has no session ${sessionId} under way`);
+    }
+    this.#deps.logger.notice('session-resumed', { vm: vm.name, station, session: sessionId });
+    return { vm: vm.name, pool: vm.record.pool, session: s };
   }
 
   async #retireTicket(name: string, port: number, sessionId: string): Promise<void> {
@@ -227,12 +287,14 @@ export class Dispatcher {
         if (w.signal.aborted) wake = new AbortController();
       }
       const now = clock.now();
+      if (arrived) this.#faults.at('handoff:arrived');
       await this.#keeper.locks.run(name, async () => {
         const vm = await libvirt.getDomain(name);
         const r = vm?.record;
         if (!r || r.state !== 'in-use' || r.session?.id !== session.id) return;
         if (arrived) {
           if (r.session.connectedAt === undefined) await libvirt.setVmRecord(name, { ...r, session: { ...r.session, connectedAt: now } });
+          this.#faults.at('handoff:connected');
           // Once the client's other channels are in, nobody may know the ticket: it cannot be
           // replayed and no second client can take over.
           if (ticketed) void this.#retireTicket(name, consolePort, session.id);
@@ -240,16 +302,20 @@ export class Dispatcher {
           // Nobody ever reached the console: the VM is as clean as it was, with a ticket nobody holds.
           if (ticketed) await this.#setTicket(name, consolePort, this.#deps.newSecret());
           await libvirt.setVmRecord(name, withState(r, 'clean', now));
+          // The VM lives on, so its record will not tell: the hand-off is logged here.
+          await this.#deps.sessionLog?.append(logEntryOf(name, pool, r.session, now, 'not-taken'));
         } else {
-          await libvirt.setVmRecord(name, withState(r, 'dirty', now));
+          await libvirt.setVmRecord(name, endedSession(r, now, 'not-connected'));
         }
       });
+      if (arrived) this.#deps.metrics?.connected(pool, now - session.handedAt);
       if (arrived) logger.notice('session-connected', { vm: name, pool, station: session.station, session: session.id, handoff_ms: now - session.handedAt });
       else logger.notice('handoff-not-taken', { vm: name, pool, station: session.station, session: session.id, back_to: touched ? 'dirty' : 'clean' });
       return arrived;
     } catch (e) {
       const err = asTabulaError(e);
       logger.err('handoff-failed', { vm: name, station: session.station, code: err.code, error: err.message });
+      this.#deps.metrics?.failed(err.code, 'handoff');
       return false;
     } finally {
       events.dispose();

@@ -1,18 +1,25 @@
 import type { Config, PoolConfig } from '../config/config.js';
 import { TabulaError } from '../domain/errors.js';
 import { vmFiles } from '../domain/pool.js';
-import { matches, type Step } from '../domain/steps.js';
+import { logEntryOf } from '../domain/session-log.js';
+import { endCauseOf, matches, type Step } from '../domain/steps.js';
 import { renderDomainXml, type DomainSpec } from '../render/domain-xml.js';
 import type { VmRecord } from '../domain/vm.js';
 import type { Disks } from '../ports/disks.js';
 import type { Libvirt } from '../ports/libvirt.js';
 import type { NewSecret } from '../ports/secrets.js';
+import type { SessionLog } from '../ports/session-log.js';
+import { NO_FAULTS, type Faults } from '../ports/faults.js';
 import type { KeyedLocks } from './keyed-locks.js';
 
 export interface ExecutorDeps {
   readonly libvirt: Libvirt;
   readonly disks: Disks;
   readonly newSecret: NewSecret;
+  /** Where the session of each VM that goes away is recorded. */
+  readonly sessionLog?: SessionLog;
+  /** Crash-safety tests end the process between side effects. */
+  readonly faults?: Faults;
 }
 
 export interface ExecutionContext {
@@ -20,6 +27,8 @@ export interface ExecutionContext {
   readonly locks: KeyedLocks;
   /** The format of each pool's golden image, as inspected. */
   readonly goldenFormat: (pool: string) => string | undefined;
+  /** When the step runs: the end of a session whose VM stopped by itself. */
+  readonly now: number;
 }
 
 /**
@@ -39,6 +48,14 @@ export async function executeStep(step: Step, ctx: ExecutionContext, deps: Execu
 }
 
 async function carryOut(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): Promise<void> {
+  const faults = deps.faults ?? NO_FAULTS;
+  faults.at(`before:${step.kind}`);
+  await sideEffects(step, ctx, deps, () => faults.at(`mid:${step.kind}`));
+  faults.at(`after:${step.kind}`);
+}
+
+/** `mid` runs between the two side effects of the steps that have two. */
+async function sideEffects(step: Step, ctx: ExecutionContext, deps: ExecutorDeps, mid: () => void): Promise<void> {
   const { libvirt, disks } = deps;
   switch (step.kind) {
     case 'define-vm': {
@@ -56,19 +73,30 @@ async function carryOut(step: Step, ctx: ExecutionContext, deps: ExecutorDeps): 
     }
     case 'start-vm':
       await libvirt.setVmRecord(step.name, step.record);
+      mid();
       await libvirt.startDomain(step.name);
       return;
     case 'mark-clean':
     case 'mark-connected':
       await libvirt.setVmRecord(step.name, step.record);
       return;
-    case 'destroy-vm':
+    case 'destroy-vm': {
       await libvirt.setVmRecord(step.name, step.record);
+      mid();
       await libvirt.destroyDomain(step.name);
+      // The dirty record still holds the session, so a crash before this line is caught up by the undefine.
+      const s = step.record.session;
+      if (s !== undefined) await deps.sessionLog?.append(logEntryOf(step.name, step.record.pool, s, ctx.now, endCauseOf(step.kind, step.reason)));
       return;
-    case 'undefine-vm':
+    }
+    case 'undefine-vm': {
+      // The last moment the session is known: the log entry is on disk before the record is gone.
+      const s = step.record?.session;
+      if (s !== undefined) await deps.sessionLog?.append(logEntryOf(step.name, step.pool, s, ctx.now, endCauseOf(step.kind, step.reason)));
+      mid();
       await libvirt.undefineDomain(step.name);
       return;
+    }
     case 'delete-file':
       await disks.remove(`${poolOf(ctx.config, step.pool).storageDir}/${step.file}`);
       return;

@@ -12,15 +12,21 @@ import {
   type PoolHealth,
 } from '../domain/health.js';
 import { plan, type Desired, type Observed, type PoolFile } from '../domain/planner.js';
+import { ownerOfFile } from '../domain/pool.js';
+import { logEntryOf } from '../domain/session-log.js';
 import { poolStatus, statusLine, type PoolStatus } from '../domain/status.js';
 import { isCloneFailure, sessionEndCause, type SessionEndCause, type Step } from '../domain/steps.js';
-import { isOwned, withState, type ObservedVm } from '../domain/vm.js';
+import { endedSession, isOwned, type ObservedVm } from '../domain/vm.js';
 import type { Clock } from '../ports/clock.js';
 import type { FirewallSpec } from '../domain/firewall.js';
 import type { Conntrack, Firewall } from '../ports/firewall.js';
 import type { Disposable } from '../ports/disposable.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier } from '../ports/notifier.js';
+import type { SessionActivity } from './activity.js';
+import type { MetricsSink } from './supervisor-metrics.js';
+import type { HostResources } from '../ports/host-resources.js';
+import { resourceProblem, type HostRoom } from '../domain/resources.js';
 import { executeStep, type ExecutorDeps } from './executor.js';
 import { KeyedLocks } from './keyed-locks.js';
 import { Lane } from './lane.js';
@@ -43,6 +49,14 @@ export interface SessionEnded {
   readonly cause: SessionEndCause;
 }
 
+/** What a wipe removed. */
+export interface WipeReport {
+  readonly domains: number;
+  readonly files: number;
+  /** Sessions under way that it ended (their stations were told, cause `wipe`). */
+  readonly sessions: number;
+}
+
 export interface ReconcilerDeps extends ExecutorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
@@ -50,6 +64,11 @@ export interface ReconcilerDeps extends ExecutorDeps {
   /** Needed only with a station LAN. */
   readonly firewall?: Firewall;
   readonly conntrack?: Conntrack;
+  /** Input reported by v1 stations, for the idle limit. */
+  readonly activity?: SessionActivity;
+  readonly metrics?: MetricsSink;
+  /** Host memory and disk space, against the reserves; without it nothing is gated. */
+  readonly resources?: HostResources;
 }
 
 /** While a clone boots, libvirt is re-read this often: the agent channel has no event of its own. */
@@ -85,10 +104,17 @@ export class Reconciler {
   readonly #sessionListeners = new Set<(e: SessionEnded) => void>();
   /** Why a start failed, so the removal that follows reports the real cause. */
   readonly #startErrors = new Map<string, string>();
+  /** This round's measure of the host; a pool short of a VM that does not fit says why here. */
+  #room: HostRoom = { memoryReserveMiB: 0 };
+  readonly #diskFree = new Map<string, number>();
+  readonly #resourceProblems = new Map<string, string>();
+  /** When each slot's VM was taken away, until its replacement is clean: the recycle time. */
+  readonly #takenAt = new Map<string, number>();
   #status: SupervisorStatus = { state: 'starting', reason: '', pools: [], line: 'starting' };
   #wake = new AbortController();
   readonly #firewallLane = new Lane();
   #appliedFirewall: string | undefined;
+  #wiping = false;
 
   constructor(config: Config, deps: ReconcilerDeps, policy: HealthPolicy = DEFAULT_HEALTH_POLICY) {
     this.#config = config;
@@ -99,6 +125,11 @@ export class Reconciler {
 
   status(): SupervisorStatus {
     return this.#status;
+  }
+
+  /** The config in force (SIGHUP may have swapped it). */
+  config(): Config {
+    return this.#config;
   }
 
   onStatus(listener: (s: SupervisorStatus) => void): Disposable {
@@ -150,7 +181,7 @@ export class Reconciler {
         const vm = await this.#deps.libvirt.getDomain(name);
         if (!vm?.record) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
         if (vm.record.state === 'dirty') return;
-        await this.#deps.libvirt.setVmRecord(name, withState(vm.record, 'dirty', this.#deps.clock.now()));
+        await this.#deps.libvirt.setVmRecord(name, endedSession(vm.record, this.#deps.clock.now(), 'admin'));
         this.#deps.logger.notice('vm-marked-dirty', { vm: name, pool: vm.record.pool, was: vm.record.state });
         const session = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
         if (session !== undefined) this.#sessionEnded({ session, vm: name, cause: 'admin' });
@@ -158,6 +189,128 @@ export class Reconciler {
     } finally {
       this.poke();
     }
+  }
+
+  /**
+   * Removes everything Tabula owns: every Tabula domain of any pool, configured
+   * or not (a session under way ends with cause `wipe`, and is logged), every
+   * file Tabula made in the configured pools' storage directories, and every
+   * console forward; pool health and golden-image checks start afresh. It runs
+   * alone in the lane, so no round sees it half done; the next round rebuilds
+   * the pools. A VM that cannot be removed does not stop the others: the wipe
+   * then throws `libvirt-failed` naming what is left. Refused (`conflict`)
+   * while another wipe runs.
+   */
+  async wipe(reason: 'start' | 'admin'): Promise<WipeReport> {
+    if (this.#wiping) throw new TabulaError('conflict', 'a wipe is already under way');
+    this.#wiping = true;
+    try {
+      return await this.#lane.run(() => this.#wipe(reason));
+    } finally {
+      this.#wiping = false;
+      this.poke();
+    }
+  }
+
+  async #wipe(reason: 'start' | 'admin'): Promise<WipeReport> {
+    const { libvirt, logger, clock } = this.#deps;
+    const vms = (await libvirt.listDomains()).filter(isOwned);
+    logger.notice('wipe-started', { reason, domains: vms.length });
+    const tally = { domains: 0, files: 0, sessions: 0 };
+    const left: string[] = [];
+    const failed = (what: string, e: unknown, where: Record<string, string>) => {
+      const err = asTabulaError(e, 'libvirt-failed');
+      left.push(`${what} (${err.message})`);
+      logger.err('wipe-step-failed', { ...where, code: err.code, error: err.message });
+      this.#deps.metrics?.failed(err.code, 'wipe');
+    };
+
+    const kept = new Set<string>();
+    await Promise.all(
+      vms.map(async (vm) => {
+        try {
+          await this.#wipeVm(vm.name, tally);
+        } catch (e) {
+          kept.add(vm.name);
+          failed(vm.name, e, { vm: vm.name, pool: vm.record.pool });
+        } finally {
+          this.#deps.notifier.watchdog();
+        }
+      }),
+    );
+
+    const ctx = { config: this.#config, locks: this.locks, goldenFormat: () => undefined, now: clock.now() };
+    for (const pool of this.#config.pools) {
+      let files: string[];
+      try {
+        files = await this.#deps.disks.list(pool.storageDir);
+      } catch (e) {
+        failed(pool.storageDir, e, { pool: pool.name });
+        continue;
+      }
+      for (const file of files) {
+        const owner = ownerOfFile(pool.name, file);
+        // A VM that is still there keeps its disk; the planner deletes it once the domain is gone.
+        if (owner === undefined || kept.has(owner)) continue;
+        const step: Step = { kind: 'delete-file', pool: pool.name, file };
+        try {
+          await executeStep(step, ctx, this.#deps);
+          tally.files++;
+          logger.info(stepEvent(step), { ...stepFields(step), reason: 'wipe' });
+        } catch (e) {
+          failed(`${pool.storageDir}/${file}`, e, { pool: pool.name, file });
+        }
+      }
+    }
+
+    try {
+      // No VM, no forward.
+      await this.#applyFirewall([], clock.now());
+    } catch (e) {
+      failed('the console forwards', e, {});
+    }
+
+    this.#health.clear();
+    for (const p of this.#config.pools) this.#health.set(p.name, FRESH_HEALTH);
+    this.#golden.clear();
+    this.#startErrors.clear();
+    this.#takenAt.clear();
+
+    const report: WipeReport = { ...tally };
+    if (left.length > 0) {
+      logger.err('wipe-incomplete', { reason, ...report, failed: left.length });
+      throw new TabulaError('libvirt-failed', `the wipe could not remove: ${left.join('; ')}`);
+    }
+    logger.notice('wipe-finished', { reason, ...report });
+    return report;
+  }
+
+  /** Under the VM's lock: ends its session (if any), destroys and undefines it. */
+  async #wipeVm(name: string, tally: { domains: number; sessions: number }): Promise<void> {
+    const { libvirt, clock, logger, sessionLog } = this.#deps;
+    await this.locks.run(name, async () => {
+      const vm = await libvirt.getDomain(name);
+      const was = vm?.record;
+      if (vm === undefined || was === undefined) return;
+      const now = clock.now();
+      let record = was;
+      if (record.state !== 'dirty') {
+        // Dirty before it goes, as destroy-vm does: a crash half-way is never read as "died".
+        record = endedSession(record, now, 'wipe');
+        await libvirt.setVmRecord(name, record);
+        const session = was.state === 'in-use' ? was.session?.id : undefined;
+        if (session !== undefined) {
+          tally.sessions++;
+          this.#sessionEnded({ session, vm: name, cause: 'wipe' });
+        }
+      }
+      if (vm.active) await libvirt.destroyDomain(name);
+      // On disk before the record is gone, as the executor does for undefine-vm.
+      if (record.session !== undefined) await sessionLog?.append(logEntryOf(name, record.pool, record.session, now, 'wipe'));
+      await libvirt.undefineDomain(name);
+      tally.domains++;
+      logger.info('vm-wiped', { vm: name, pool: record.pool, was: was.state });
+    });
   }
 
   /** Rounds until nothing is left to do now (or no step succeeds). */
@@ -204,6 +357,7 @@ export class Reconciler {
   async #round(): Promise<RoundResult> {
     const now = this.#deps.clock.now();
     await this.#checkGoldenImages(now);
+    await this.#measureHost();
     let observed: Observed;
     try {
       observed = await this.#observe();
@@ -211,6 +365,7 @@ export class Reconciler {
       this.#degrade(asTabulaError(e, 'libvirt-unavailable'));
       return { planned: 0, succeeded: 0, booting: false };
     }
+    this.#judgeResources(observed.vms);
     this.#publish(observed.vms);
     let firewallWake: number | undefined;
     try {
@@ -247,13 +402,16 @@ export class Reconciler {
    */
   async #withClients(vms: ObservedVm[]): Promise<ObservedVm[]> {
     const st = this.#config.stations;
-    const conntrack = this.#deps.conntrack;
+    const { conntrack, activity } = this.#deps;
     if (!st || !conntrack) return vms;
+    activity?.keepOnly(new Set(vms.flatMap((vm) => (vm.record.state === 'in-use' && vm.record.session ? [vm.record.session.id] : []))));
     return Promise.all(
       vms.map(async (vm) => {
         if (vm.record.state !== 'in-use' || !vm.active || vm.spicePort === undefined) return vm;
         const flows = await conntrack.established(st.consoleAddress, vm.spicePort);
-        return { ...vm, clientConnected: flows.length > 0 };
+        const session = vm.record.session;
+        const input = activity && session?.protocol === 'v1' ? { lastInputAt: activity.lastInput(session.id) } : {};
+        return { ...vm, clientConnected: flows.length > 0, ...input };
       }),
     );
   }
@@ -317,18 +475,58 @@ export class Reconciler {
           name: p.name,
           size: p.size,
           bootTimeoutMs: p.bootTimeoutMs,
-          canClone: h.goldenProblem === undefined && this.#golden.get(p.name)?.format !== undefined,
+          canClone: h.goldenProblem === undefined && this.#golden.get(p.name)?.format !== undefined && !this.#diskShort(p.name),
           cloneNotBefore: h.cloneNotBefore,
+          limits: p.limits,
+          memoryMiB: p.memoryMiB,
         };
       }),
+      ...(this.#room.memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB: this.#room.memoryBudgetMiB }),
     };
+  }
+
+  #diskShort(pool: string): boolean {
+    const free = this.#diskFree.get(pool);
+    return free !== undefined && free < this.#config.diskReserveMiB;
+  }
+
+  /** Host memory and each pool's disk, once a round; a failed measure gates nothing (and is said once). */
+  async #measureHost(): Promise<void> {
+    const resources = this.#deps.resources;
+    if (!resources) return;
+    const reserve = this.#config.memoryReserveMiB;
+    try {
+      const available = await resources.availableMemoryMiB();
+      this.#room = { availableMemoryMiB: available, memoryBudgetMiB: available - reserve, memoryReserveMiB: reserve };
+      for (const p of this.#config.pools) this.#diskFree.set(p.name, await resources.freeDiskMiB(p.storageDir));
+    } catch (e) {
+      if (this.#room.memoryBudgetMiB !== undefined || this.#diskFree.size > 0) this.#deps.logger.warning('host-resources-unknown', { error: asTabulaError(e).message });
+      this.#room = { memoryReserveMiB: reserve };
+      this.#diskFree.clear();
+    }
+  }
+
+  /** Which pools lack a VM they cannot have for want of memory or disk, said once per change. */
+  #judgeResources(vms: readonly ObservedVm[]): void {
+    for (const p of this.#config.pools) {
+      const short = vms.filter((vm) => vm.record.pool === p.name).length < p.size;
+      const free = this.#diskFree.get(p.name);
+      const problem = short ? resourceProblem(p, this.#room, { ...(free === undefined ? {} : { freeMiB: free }), reserveMiB: this.#config.diskReserveMiB }) : undefined;
+      const had = this.#resourceProblems.get(p.name);
+      if (problem === undefined) this.#resourceProblems.delete(p.name);
+      else this.#resourceProblems.set(p.name, problem);
+      // Judged by kind, not by the exact figures, which change every round.
+      const kind = (x: string | undefined) => x?.split(':')[0];
+      if (problem !== undefined && kind(problem) !== kind(had)) this.#deps.logger.err('pool-waiting-for-resources', { pool: p.name, reason: problem });
+      if (problem === undefined && had !== undefined) this.#deps.logger.notice('pool-resources-available', { pool: p.name });
+    }
   }
 
   async #execute(step: Step): Promise<boolean> {
     const { logger, clock } = this.#deps;
     const pool = stepPool(step);
     try {
-      await executeStep(step, { config: this.#config, locks: this.locks, goldenFormat: (p) => this.#golden.get(p)?.format }, this.#deps);
+      await executeStep(step, { config: this.#config, locks: this.locks, goldenFormat: (p) => this.#golden.get(p)?.format, now: clock.now() }, this.#deps);
     } catch (e) {
       const err = asTabulaError(e, 'libvirt-failed');
       if (err.code === 'conflict') {
@@ -337,6 +535,7 @@ export class Reconciler {
         return true;
       }
       logger.err('step-failed', { ...stepFields(step), code: err.code, error: err.message });
+      this.#deps.metrics?.failed(err.code, step.kind);
       // A failed start leaves a booting VM that is not running; its removal counts the failure, once.
       if (step.kind === 'start-vm') this.#startErrors.set(step.name, `start-vm failed: ${err.message}`);
       else this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now());
@@ -349,7 +548,17 @@ export class Reconciler {
       const session = step.kind === 'destroy-vm' ? step.record.session?.id : step.session;
       if (session !== undefined) this.#sessionEnded({ session, vm: step.name, cause: sessionEndCause(step) });
     }
-    if (step.kind === 'mark-clean') this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
+    if (step.kind === 'mark-clean') {
+      this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
+      const now = clock.now();
+      this.#deps.metrics?.cloneReady(pool, now - step.record.createdAt);
+      const takenAt = this.#takenAt.get(step.name);
+      if (takenAt !== undefined) this.#deps.metrics?.recycled(pool, now - takenAt);
+      this.#takenAt.delete(step.name);
+    }
+    if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && !isCloneFailure(step.reason) && !this.#takenAt.has(step.name)) {
+      this.#takenAt.set(step.name, clock.now());
+    }
     if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && isCloneFailure(step.reason)) {
       const cause = step.reason === 'boot-timeout' ? 'the guest did not report up in time' : (this.#startErrors.get(step.name) ?? 'the VM stopped while booting');
       this.#fail(pool, cause, clock.now());
@@ -399,7 +608,11 @@ export class Reconciler {
 
   #publish(vms: readonly ObservedVm[]): void {
     if (this.#status.state === 'degraded') this.#deps.logger.notice('libvirt-reachable', {});
-    const pools = this.#config.pools.map((p) => poolStatus(p.name, p.size, vms, verdict(this.#healthOf(p.name), this.#policy)));
+    const pools = this.#config.pools.map((p) => {
+      const v = verdict(this.#healthOf(p.name), this.#policy);
+      const waiting = this.#resourceProblems.get(p.name);
+      return poolStatus(p.name, p.size, vms, v.healthy && waiting !== undefined ? { healthy: false, reason: waiting } : v);
+    });
     this.#setStatus({ state: 'ready', reason: '', pools, line: statusLine(pools) });
   }
 

@@ -39,7 +39,7 @@ export function stepFields(step: Step, now?: number): Fields {
   if (step.kind === 'delete-file') base['file'] = step.file;
   if (step.kind === 'mark-clean' && now !== undefined) base['clone_to_clean_ms'] = now - step.record.createdAt;
   // A VM that served a visitor: who, since when, for how long.
-  const session = 'record' in step ? step.record.session : undefined;
+  const session = 'record' in step ? step.record?.session : undefined;
   if (session && step.kind === 'destroy-vm') {
     base['station'] = session.station;
     base['session'] = session.id;

@@ -5,21 +5,37 @@ import { connectSystemBus } from '../adapters/dbus/connect.js';
 import { BUS_NAME, ERROR_PREFIX, POOL_IFACE, ROOT_IFACE, ROOT_PATH, VM_IFACE } from '../api/dbus/names.js';
 import { TabulaError, type ErrorCode } from '../domain/errors.js';
 import { formatStatus, type StatusView } from './format.js';
+import { formatSessions, parseSince } from './sessions.js';
+import type { SessionLogEntry } from '../domain/session-log.js';
+import { renderSessionsCsv } from '../render/session-csv.js';
 
 const USAGE = `usage: tabulactl [--json] COMMAND [ARGS]
 
 Commands:
   status            pools, their VMs and the supervisor's health
   recycle VM        destroy VM and replace it with a fresh clone
+  sessions [--since WHEN] [--csv]
+                    the session log: who had which VM, when, and why it ended;
+                    WHEN is a duration back (30m, 12h, 7d) or a date (2026-11-20)
+  wipe --yes        emergency wipe: destroy every VM, delete every disk, end every
+                    session; the pools are then rebuilt from the golden images
 
 Options:
   --json            machine-readable output
+  --csv             (sessions) comma-separated values, for spreadsheets
+  --yes             (wipe) yes, really
   -h, --help        this help
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 supervisor not running, 4 no such object, 5 permission denied.`;
 
 const EXIT: Partial<Record<ErrorCode, number>> = { 'invalid-argument': 2, 'bus-unavailable': 3, 'not-found': 4 };
 const TIMEOUT_MS = 10_000;
+/** A wipe destroys every VM (about a second or two each, in parallel) and waits for the round under way. */
+const WIPE_TIMEOUT_MS = 120_000;
+const WIPE_WARNING = `tabulactl: wipe destroys every Tabula VM of every pool, deletes every disk and console log
+Tabula made, and ends every session under way (the stations are told); the pools are then
+rebuilt from the golden images. Nothing of it can be undone. Pass --yes to wipe.
+`;
 
 function translate(name: string, text: string): ErrorCode {
   if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') return 'bus-unavailable';
@@ -83,9 +99,46 @@ async function readStatus(bus: Bus): Promise<StatusView> {
   };
 }
 
+async function readSessions(bus: Bus, since: number): Promise<SessionLogEntry[]> {
+  const [list] = await call(
+    bus,
+    { destination: BUS_NAME, path: ROOT_PATH, interface: ROOT_IFACE, member: 'ListSessions', signature: 't', body: [BigInt(Math.max(0, since))] },
+    TIMEOUT_MS,
+    translate,
+  );
+  return (unwrap(list) as Array<Record<string, unknown>>).map((d) => {
+    const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : undefined);
+    const num = (k: string) => (typeof d[k] === 'number' ? (d[k] as number) : undefined);
+    const opt = <T>(k: string, v: T | undefined) => (v === undefined ? {} : { [k]: v });
+    return {
+      session: str('Session') ?? '',
+      station: { address: str('StationAddress') ?? '', ...opt('mac', str('StationMac')), ...opt('name', str('StationName')) },
+      pool: str('Pool') ?? '',
+      vm: str('Vm') ?? '',
+      protocol: str('Protocol') === 'v1' ? 'v1' : 'v0',
+      ...opt('requestedAt', num('RequestedAt')),
+      handedAt: num('HandedAt') ?? 0,
+      ...opt('connectedAt', num('ConnectedAt')),
+      endedAt: num('EndedAt') ?? 0,
+      reason: str('Reason') ?? '',
+    };
+  });
+}
+
+/** Takes `--name VALUE` out of `args`; undefined when absent. */
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new TabulaError('invalid-argument', `${name} needs a value`);
+  args.splice(i, 2);
+  return value;
+}
+
 async function run(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const args = argv.filter((a) => a !== '--json');
+  const csv = argv.includes('--csv');
+  const args = argv.filter((a) => a !== '--json' && a !== '--csv');
   if (args.length === 0 || args.includes('-h') || args.includes('--help')) {
     process.stdout.write(USAGE + '\n');
     return args.length === 0 ? 2 : 0;
@@ -93,6 +146,19 @@ async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = args;
   let bus: Bus | undefined;
   try {
+    // Arguments are checked before the bus is asked anything.
+    const since = command === 'sessions' ? option(rest, '--since') : undefined;
+    const sinceMs = since === undefined ? 0 : parseSince(since, Date.now());
+    if (csv && command !== 'sessions') throw new TabulaError('invalid-argument', '--csv is for sessions only');
+    if (csv && json) throw new TabulaError('invalid-argument', '--csv and --json exclude each other');
+    if (command === 'wipe') {
+      const extra = rest.filter((a) => a !== '--yes');
+      if (extra.length > 0) throw new TabulaError('invalid-argument', `wipe: unexpected ${extra.join(' ')}`);
+      if (!rest.includes('--yes')) {
+        process.stderr.write(WIPE_WARNING);
+        return 2;
+      }
+    }
     bus = await connectSystemBus(TIMEOUT_MS);
     bus.on('error', () => undefined);
     switch (command) {
@@ -111,6 +177,22 @@ async function run(argv: string[]): Promise<number> {
           translate,
         );
         process.stdout.write(json ? JSON.stringify({ recycled: rest[0] }) + '\n' : `${rest[0]}: marked dirty; a fresh clone replaces it\n`);
+        return 0;
+      }
+      case 'sessions': {
+        if (rest.length > 0) throw new TabulaError('invalid-argument', `sessions: unexpected ${rest.join(' ')}`);
+        const entries = await readSessions(bus, sinceMs);
+        process.stdout.write(json ? JSON.stringify(entries, null, 2) + '\n' : csv ? renderSessionsCsv(entries) : formatSessions(entries));
+        return 0;
+      }
+      case 'wipe': {
+        const [domains, files, sessions] = (await call(
+          bus,
+          { destination: BUS_NAME, path: ROOT_PATH, interface: ROOT_IFACE, member: 'Wipe' },
+          WIPE_TIMEOUT_MS,
+          translate,
+        )) as [number, number, number];
+        process.stdout.write(json ? JSON.stringify({ domains, files, sessions }) + '\n' : `wiped: ${domains} VMs, ${files} files, ${sessions} sessions ended\n`);
         return 0;
       }
       default:

@@ -1,6 +1,7 @@
 import { parse as parseToml } from 'smol-toml';
 import type { ZodIssue } from 'zod';
 import { TabulaError } from '../domain/errors.js';
+import type { SessionLimits } from '../domain/session-limits.js';
 import { configSchema } from './schema.js';
 
 export interface PoolConfig {
@@ -18,6 +19,7 @@ export interface PoolConfig {
   readonly cmdline?: string;
   readonly bootTimeoutMs: number;
   readonly consoleTickets: boolean;
+  readonly limits: SessionLimits;
 }
 
 export interface StationsConfig {
@@ -40,6 +42,12 @@ export interface Config {
   readonly heartbeatMs: number;
   /** Where VM consoles listen: the stations' console address when there is a station LAN. */
   readonly spiceListen: string;
+  /** Where Prometheus scrapes the metrics; absent when switched off. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** At start-up: take over what libvirt has ("adopt"), or remove everything Tabula owns first ("wipe"). */
+  readonly startMode: 'adopt' | 'wipe';
+  readonly memoryReserveMiB: number;
+  readonly diskReserveMiB: number;
   readonly stations?: StationsConfig;
   readonly pools: readonly PoolConfig[];
 }
@@ -73,6 +81,7 @@ export function parseConfig(text: string, source: string): Config {
       ...(p.cmdline === undefined ? {} : { cmdline: p.cmdline }),
       bootTimeoutMs: (p.boot_timeout ?? s.boot_timeout) * 1000,
       consoleTickets: p.console_tickets,
+      limits: { idleTimeoutMs: p.idle_timeout * 1000, maxSessionMs: p.max_session * 1000, warnBeforeMs: p.session_warning * 1000 },
     }),
   );
   checkPoolsApart(pools, source);
@@ -96,9 +105,24 @@ export function parseConfig(text: string, source: string): Config {
     maxParallelBoots: s.max_parallel_boots,
     heartbeatMs: s.heartbeat * 1000,
     spiceListen: stations?.consoleAddress ?? s.spice_listen,
+    ...metricsListen(s.metrics_listen, source),
+    startMode: s.start_mode,
+    memoryReserveMiB: s.memory_reserve,
+    diskReserveMiB: s.disk_reserve,
     ...(stations ? { stations } : {}),
     pools,
   });
+}
+
+function metricsListen(text: string, source: string): { metricsListen?: { host: string; port: number } } {
+  if (text === '') return {};
+  const i = text.lastIndexOf(':');
+  const host = text.slice(0, i);
+  const port = Number(text.slice(i + 1));
+  if (host.split('.').some((o) => Number(o) > 255) || port < 1 || port > 65535) {
+    throw new TabulaError('config-invalid', `${source}: supervisor.metrics_listen: ${JSON.stringify(text)} is not a valid IPv4 address and port`);
+  }
+  return { metricsListen: { host, port } };
 }
 
 function checkPoolsApart(pools: readonly PoolConfig[], source: string): void {

@@ -28,6 +28,12 @@ const poolSchema = z
      * original protocol (v0) cannot give one: their pool needs false.
      */
     console_tickets: z.boolean().default(true),
+    /** Seconds without keyboard or mouse input (reported by v1 stations) that end a session; 0: never. */
+    idle_timeout: z.number().min(0).max(86_400).default(300),
+    /** Longest a session may last, in seconds; 0: no limit. The backstop for v0 stations, which report no input. */
+    max_session: z.number().min(0).max(7 * 86_400).default(14_400),
+    /** Seconds before a limit ends a session that the station is warned (its kiosk counts down). */
+    session_warning: z.number().min(0).max(3600).default(60),
   })
   .strict()
   .refine((p) => p.kernel !== undefined || (p.initrd === undefined && p.cmdline === undefined), {
@@ -68,6 +74,21 @@ export const configSchema = z
         max_parallel_boots: z.number().int().min(1).max(64).default(2),
         heartbeat: seconds.default(5),
         spice_listen: z.string().ip({ version: 'v4' }).default('127.0.0.1'),
+        /** Prometheus metrics over HTTP, "ADDRESS:PORT" (keep it local); "" for none. */
+        metrics_listen: z
+          .string()
+          .regex(/^$|^(\d{1,3}(\.\d{1,3}){3}):(\d{1,5})$/, 'must be "ADDRESS:PORT" (an IPv4 address) or "" for none')
+          .default('127.0.0.1:9184'),
+        /**
+         * What to do with the VMs and disks found at start-up: "adopt" takes them over as
+         * they are; "wipe" destroys every Tabula VM and deletes its disks first, then builds
+         * the pools afresh (the seed's emergency vm_clear.sh, at every start).
+         */
+        start_mode: z.enum(['adopt', 'wipe']).default('adopt'),
+        /** MiB of host memory kept free: no VM is started that would take MemAvailable under it. */
+        memory_reserve: z.number().int().min(0).max(1_048_576).default(1024),
+        /** MiB kept free on each pool's storage filesystem: no disk is cloned under it. */
+        disk_reserve: z.number().int().min(0).max(1_048_576).default(1024),
       })
       .strict()
       .default({}),

@@ -1,6 +1,7 @@
 import { ownerOfFile, vmFiles } from './pool.js';
-import { expectOf, type RemovalReason, type Step } from './steps.js';
-import { vmName, withState, type ObservedVm, type VmRecord } from './vm.js';
+import { sessionDeadline, type SessionLimits } from './session-limits.js';
+import { endCauseOf, expectOf, type RemovalReason, type Step } from './steps.js';
+import { endedSession, vmName, withState, type ObservedVm, type VmRecord } from './vm.js';
 
 /** What a pool should look like, from config plus what health allows now. */
 export interface PoolSpec {
@@ -11,6 +12,9 @@ export interface PoolSpec {
   readonly canClone: boolean;
   /** Backoff after failed clones: no new VM is defined before this time. */
   readonly cloneNotBefore: number;
+  readonly limits: SessionLimits;
+  /** Memory each of its VMs takes, in MiB, against the host's budget. */
+  readonly memoryMiB: number;
 }
 
 export interface Desired {
@@ -22,6 +26,11 @@ export interface Desired {
    * on. The dispatcher that handed it out normally settles it well before.
    */
   readonly handoffTimeoutMs: number;
+  /**
+   * Host memory new VMs may take (MemAvailable minus the reserve), in MiB;
+   * undefined when not measured. No VM is defined that would not fit.
+   */
+  readonly memoryBudgetMiB?: number;
 }
 
 export interface PoolFile {
@@ -68,6 +77,11 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   }
 
   let boots = observed.vms.filter((vm) => vm.record.state === 'cloning' || vm.record.state === 'booting').length;
+  // Clones not started, or still booting, have not taken all their memory yet (QEMU
+  // allocates as the guest touches it): it is spoken for already.
+  const memoryOf = new Map(desired.pools.map((p) => [p.name, p.memoryMiB]));
+  const growing = observed.vms.filter((vm) => vm.record.state === 'cloning' || vm.record.state === 'booting');
+  let budget = (desired.memoryBudgetMiB ?? Number.POSITIVE_INFINITY) - growing.reduce((sum, vm) => sum + (memoryOf.get(vm.record.pool) ?? 0), 0);
   for (const pool of desired.pools) {
     if (!pool.canClone) continue;
     if (now < pool.cloneNotBefore) {
@@ -79,8 +93,10 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
       // A slot is refilled only once its old domain and files are gone, so a
       // fresh clone can never pick up a previous visitor's disk.
       if (byName.has(name) || filesOf.has(name)) continue;
+      if (pool.memoryMiB > budget) break;
       steps.push({ kind: 'define-vm', name, record: newRecord(pool.name, slot, now) });
       boots++;
+      budget -= pool.memoryMiB;
     }
   }
 
@@ -110,22 +126,30 @@ function planWantedVm(vm: ObservedVm, pool: PoolSpec, desired: Desired, files: R
       // a visitor's data, and a clean one is cheaper to clone than to trust.
       return vm.active ? undefined : undefine(vm, 'died');
     case 'in-use':
-      return vm.active ? planSession(vm, desired, now, wake) : undefine(vm, 'session-ended');
+      return vm.active ? planSession(vm, pool, desired, now, wake) : undefine(vm, 'session-ended');
     case 'dirty':
       return vm.active ? destroy(vm, now, 'dirty') : undefine(vm, 'dirty');
   }
 }
 
 /**
- * A running in-use VM. The session ends when its Spice client is gone; a
- * hand-off nobody took up is given up. Neither ever returns the VM to clean:
- * only the dispatcher that watched the whole wait may do that.
+ * A running in-use VM. The session ends when its Spice client is gone or a
+ * limit (idle, length) is reached; a hand-off nobody took up is given up. None
+ * of these ever returns the VM to clean: only the dispatcher that watched the
+ * whole wait may do that.
  */
-function planSession(vm: ObservedVm, desired: Desired, now: number, wake: number[]): Step | undefined {
+function planSession(vm: ObservedVm, pool: PoolSpec, desired: Desired, now: number, wake: number[]): Step | undefined {
   const s = vm.record.session;
   if (s === undefined) return destroy(vm, now, 'inconsistent');
   if (vm.clientConnected === undefined) return undefined;
-  if (s.connectedAt !== undefined) return vm.clientConnected ? undefined : destroy(vm, now, 'session-ended');
+  if (s.connectedAt !== undefined) {
+    if (!vm.clientConnected) return destroy(vm, now, 'session-ended');
+    const deadline = sessionDeadline(s, pool.limits, vm.lastInputAt);
+    if (deadline === undefined) return undefined;
+    if (now >= deadline.at) return destroy(vm, now, deadline.reason);
+    wake.push(deadline.at);
+    return undefined;
+  }
   if (vm.clientConnected) return { kind: 'mark-connected', name: vm.name, record: { ...vm.record, session: { ...s, connectedAt: now } }, expect: expectOf(vm.record) };
   const deadline = s.handedAt + desired.handoffTimeoutMs;
   if (now >= deadline) return destroy(vm, now, 'handoff-abandoned');
@@ -140,13 +164,15 @@ function planUnwantedVm(vm: ObservedVm, now: number): Step | undefined {
 }
 
 function destroy(vm: ObservedVm, now: number, reason: RemovalReason): Step {
-  // Marked dirty first, so a crash right after the destroy cannot be read as "died".
-  return { kind: 'destroy-vm', name: vm.name, record: withState(vm.record, 'dirty', now), reason, expect: expectOf(vm.record) };
+  // Marked dirty first, so a crash right after the destroy cannot be read as "died";
+  // a session it ends keeps when and why, for the event log.
+  const record = vm.record.state === 'in-use' ? endedSession(vm.record, now, endCauseOf('destroy-vm', reason)) : withState(vm.record, 'dirty', now);
+  return { kind: 'destroy-vm', name: vm.name, record, reason, expect: expectOf(vm.record) };
 }
 
 function undefine(vm: ObservedVm, reason: RemovalReason): Step {
   const session = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
-  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record), ...(session === undefined ? {} : { session }) };
+  return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record), record: vm.record, ...(session === undefined ? {} : { session }) };
 }
 
 function newRecord(pool: string, slot: number, now: number): VmRecord {

@@ -9,6 +9,9 @@ export type RemovalReason =
   | 'boot-timeout'
   | 'session-ended'
   | 'handoff-abandoned'
+  | 'idle'
+  | 'time-limit'
+  | 'wipe'
   | 'inconsistent';
 
 export function isCloneFailure(reason: RemovalReason): boolean {
@@ -43,23 +46,41 @@ export type Step =
   | { readonly kind: 'mark-clean'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
   | { readonly kind: 'mark-connected'; readonly name: string; readonly record: VmRecord; readonly expect: Expect }
   | { readonly kind: 'destroy-vm'; readonly name: string; readonly record: VmRecord; readonly reason: RemovalReason; readonly expect: Expect }
-  | { readonly kind: 'undefine-vm'; readonly name: string; readonly pool: string; readonly reason: RemovalReason; readonly expect: Expect; readonly session?: string }
+  | {
+      readonly kind: 'undefine-vm';
+      readonly name: string;
+      readonly pool: string;
+      readonly reason: RemovalReason;
+      readonly expect: Expect;
+      readonly session?: string;
+      /** The record as observed: a session in it goes to the event log before the domain is gone. */
+      readonly record?: VmRecord;
+    }
   | { readonly kind: 'delete-file'; readonly pool: string; readonly file: string };
 
 export type StepKind = Step['kind'];
 
 /** Why a visitor's session ended, as a station is told. */
-export type SessionEndCause = 'disconnected' | 'shutdown' | 'not-connected' | 'station' | 'admin' | 'error';
+export type SessionEndCause = 'disconnected' | 'shutdown' | 'not-connected' | 'station' | 'idle' | 'time-limit' | 'admin' | 'wipe' | 'error';
 
 /** The cause to tell a station whose in-use VM is taken away by `step`. */
 export function sessionEndCause(step: Step): SessionEndCause {
   if (!('reason' in step)) return 'error';
-  switch (step.reason) {
+  return endCauseOf(step.kind, step.reason);
+}
+
+/** Why a session ended, from how its VM is removed. */
+export function endCauseOf(kind: StepKind, reason: RemovalReason): SessionEndCause {
+  switch (reason) {
     case 'session-ended':
       // Stopped by itself (power-off, reboot, crash) vs. the client gone while it ran.
-      return step.kind === 'undefine-vm' ? 'shutdown' : 'disconnected';
+      return kind === 'undefine-vm' ? 'shutdown' : 'disconnected';
     case 'handoff-abandoned':
       return 'not-connected';
+    case 'idle':
+    case 'time-limit':
+    case 'wipe':
+      return reason;
     case 'unwanted':
     case 'dirty':
       return 'admin';

@@ -19,6 +19,15 @@ export interface SessionRecord {
   readonly handedAt: number;
   /** When the station's Spice client was first seen on the console. From then on the VM is used. */
   readonly connectedAt?: number;
+  /** When the station asked for a desktop (before any queueing). */
+  readonly requestedAt?: number;
+  /** The station's own name (v1 HELLO). */
+  readonly stationName?: string;
+  /** The station's Ethernet address, as the server's neighbour table knew it at the hand-off. */
+  readonly stationMac?: string;
+  /** Set when the session is over (the VM is dirty): when and why, for the event log. */
+  readonly endedAt?: number;
+  readonly endReason?: string;
 }
 
 export interface VmRecord {
@@ -52,6 +61,11 @@ export interface DomainSnapshot {
 export interface ObservedVm extends DomainSnapshot {
   readonly record: VmRecord;
   /**
+   * The last keyboard or mouse input the station reported for the session (v1
+   * stations only); undefined where nothing is known.
+   */
+  readonly lastInputAt?: number;
+  /**
    * Whether a Spice client holds an established connection to the console
    * right now; undefined where nobody looked (no station LAN configured).
    */
@@ -72,4 +86,11 @@ export function withState(record: VmRecord, state: VmState, now: number, extra: 
   const { bootDeadline: _dropped, session, ...rest } = record;
   const keep = session !== undefined && (state === 'in-use' || state === 'dirty') ? { session } : {};
   return { ...rest, ...keep, ...extra, state, stateSince: now };
+}
+
+/** The record of a VM whose session is over: dirty, with when and why kept for the event log. */
+export function endedSession(record: VmRecord, now: number, reason: string): VmRecord {
+  const s = record.session;
+  const session = s === undefined || s.endedAt !== undefined ? s : { ...s, endedAt: now, endReason: reason };
+  return withState(record, 'dirty', now, session === undefined ? {} : { session });
 }

@@ -12,7 +12,11 @@ export function renderVmRecord(r: VmRecord, withNamespace: boolean): string {
   const s = r.session;
   const session = s
     ? ` session="${esc(s.id)}" station="${esc(s.station)}" protocol="${s.protocol}" handed="${iso(s.handedAt)}"` +
-      (s.connectedAt === undefined ? '' : ` connected="${iso(s.connectedAt)}"`)
+      (s.connectedAt === undefined ? '' : ` connected="${iso(s.connectedAt)}"`) +
+      (s.requestedAt === undefined ? '' : ` requested="${iso(s.requestedAt)}"`) +
+      (s.stationName === undefined ? '' : ` station-name="${esc(s.stationName)}"`) +
+      (s.stationMac === undefined ? '' : ` station-mac="${esc(s.stationMac)}"`) +
+      (s.endedAt === undefined ? '' : ` ended="${iso(s.endedAt)}" end-reason="${esc(s.endReason ?? 'error')}"`)
     : '';
   return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${deadline}${session}/>`;
 }
@@ -41,8 +45,20 @@ function parseSession(attrs: Record<string, string>): SessionRecord | undefined 
   const handedAt = time(attrs['handed']);
   if (id === undefined || station === undefined || handedAt === undefined) return undefined;
   const connectedAt = time(attrs['connected']);
+  const requestedAt = time(attrs['requested']);
+  const endedAt = time(attrs['ended']);
   const protocol = attrs['protocol'] === 'v1' ? 'v1' : 'v0';
-  return { id, station, protocol, handedAt, ...(connectedAt === undefined ? {} : { connectedAt }) };
+  return {
+    id,
+    station,
+    protocol,
+    handedAt,
+    ...(connectedAt === undefined ? {} : { connectedAt }),
+    ...(requestedAt === undefined ? {} : { requestedAt }),
+    ...(attrs['station-name'] === undefined ? {} : { stationName: attrs['station-name'] }),
+    ...(attrs['station-mac'] === undefined ? {} : { stationMac: attrs['station-mac'] }),
+    ...(endedAt === undefined ? {} : { endedAt, endReason: attrs['end-reason'] ?? 'error' }),
+  };
 }
 
 function iso(ms: number): string {

@@ -48,6 +48,8 @@ export interface PoolOptions {
   readonly bootTimeout?: number;
   /** Pools for seed-style (v0) stations run without Spice tickets. */
   readonly consoleTickets?: boolean;
+  /** More `key = value` lines for the pool's section. */
+  readonly extra?: readonly string[];
 }
 
 /** A supervisor config for the test golden image under software emulation. */
@@ -73,6 +75,7 @@ export function testConfig(root: TestRoot, pools: readonly PoolOptions[], extra 
       `kernel = "${root.kernel}"`,
       `initrd = "${root.initrd}"`,
       `cmdline = "${root.cmdline}"`,
+      ...(p.extra ?? []),
     ]),
   ].join('\n');
 }

@@ -61,6 +61,10 @@ boot_timeout = 30
     maxParallelBoots: 3,
     heartbeatMs: 2500,
     spiceListen: '0.0.0.0',
+    metricsListen: { host: '127.0.0.1', port: 9184 },
+    startMode: 'adopt',
+    memoryReserveMiB: 1024,
+    diskReserveMiB: 1024,
     pools: [
       {
         name: 'desktop',
@@ -74,6 +78,7 @@ boot_timeout = 30
         video: 'qxl',
         bootTimeoutMs: 90_000,
         consoleTickets: true,
+        limits: { idleTimeoutMs: 300_000, maxSessionMs: 14_400_000, warnBeforeMs: 60_000 },
       },
       {
         name: 'linux-2',
@@ -90,6 +95,7 @@ boot_timeout = 30
         cmdline: 'root=/dev/vda quiet',
         bootTimeoutMs: 30_000,
         consoleTickets: true,
+        limits: { idleTimeoutMs: 300_000, maxSessionMs: 14_400_000, warnBeforeMs: 60_000 },
       },
     ],
   } satisfies Config);
@@ -103,8 +109,35 @@ t.test('an empty file is a valid config with no pools and the documented default
     maxParallelBoots: 2,
     heartbeatMs: 5000,
     spiceListen: '127.0.0.1',
+    metricsListen: { host: '127.0.0.1', port: 9184 },
+    startMode: 'adopt',
+    memoryReserveMiB: 1024,
+    diskReserveMiB: 1024,
     pools: [],
   });
+});
+
+t.test('metrics_listen: ADDRESS:PORT, or "" for no metrics endpoint', async (t) => {
+  t.same(parseConfig('[supervisor]\nmetrics_listen = "10.0.0.2:9100"', SOURCE).metricsListen, { host: '10.0.0.2', port: 9100 });
+  t.equal(parseConfig('[supervisor]\nmetrics_listen = ""', SOURCE).metricsListen, undefined);
+  for (const bad of ['localhost:9100', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '300.0.0.1:9100']) {
+    t.throws(() => parseConfig(`[supervisor]\nmetrics_listen = "${bad}"`, SOURCE), { code: 'config-invalid', message: /supervisor\.metrics_listen/ }, bad);
+  }
+});
+
+t.test('start_mode: "adopt" by default, or "wipe"; anything else is refused naming the key', async (t) => {
+  t.equal(parseConfig('', SOURCE).startMode, 'adopt');
+  t.equal(parseConfig('[supervisor]\nstart_mode = "adopt"', SOURCE).startMode, 'adopt');
+  t.equal(parseConfig('[supervisor]\nstart_mode = "wipe"', SOURCE).startMode, 'wipe');
+  t.match(refusal(t, '[supervisor]\nstart_mode = "clear"\n'), /supervisor\.start_mode: .*'adopt' \| 'wipe'/);
+  t.match(refusal(t, '[supervisor]\nstart_mode = true\n'), /supervisor\.start_mode: /);
+  t.match(refusal(t, '[supervisor]\nstart_mode = "WIPE"\n'), /supervisor\.start_mode: /, 'case matters');
+});
+
+t.test('session limits per pool: idle_timeout, max_session, session_warning in seconds; 0 switches a limit off', async (t) => {
+  const c = parseConfig(`${pool('a', 'idle_timeout = 120\nmax_session = 0\nsession_warning = 15')}`, SOURCE);
+  t.same(c.pools[0]?.limits, { idleTimeoutMs: 120_000, maxSessionMs: 0, warnBeforeMs: 15_000 });
+  t.throws(() => parseConfig(pool('a', 'idle_timeout = -1'), SOURCE), { code: 'config-invalid', message: /pool\[0\]\.idle_timeout/ });
 });
 
 t.test('a pool without boot_timeout inherits the supervisor one, in ms', async (t) => {

@@ -4,12 +4,13 @@ import type { Step } from '../../src/domain/steps.js';
 import { VM_STATES, vmName, type ObservedVm, type VmRecord, type VmState } from '../../src/domain/vm.js';
 
 const HANDOFF_MS = 40_000;
+const NO_LIMITS = { idleTimeoutMs: 0, maxSessionMs: 0, warnBeforeMs: 0 };
 
 const NOW = 1_900_000_000_000;
 const BOOT_MS = 60_000;
 
 function spec(over: Partial<PoolSpec> = {}): PoolSpec {
-  return { name: 'desk', size: 2, bootTimeoutMs: BOOT_MS, canClone: true, cloneNotBefore: 0, ...over };
+  return { name: 'desk', size: 2, bootTimeoutMs: BOOT_MS, canClone: true, cloneNotBefore: 0, limits: NO_LIMITS, memoryMiB: 512, ...over };
 }
 
 function desired(pools: PoolSpec[] = [spec()], maxParallelBoots = 2): Desired {
@@ -143,8 +144,9 @@ t.test('a booting VM without a recorded deadline times out bootTimeoutMs after i
 });
 
 t.test('a booting VM that stopped is undefined as died-while-booting', async (t) => {
-  const p = plan(observed([vm(0, 'booting', { active: false })]), desired([spec({ size: 1 })]), NOW);
-  t.same(p.steps, [{ kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died-while-booting', expect: EXPECT('booting') }]);
+  const booting = vm(0, 'booting', { active: false });
+  const p = plan(observed([booting]), desired([spec({ size: 1 })]), NOW);
+  t.same(p.steps, [{ kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died-while-booting', expect: EXPECT('booting'), record: booting.record }]);
 });
 
 t.test('a clean running VM, and an in-use one whose client is connected, are left alone', async (t) => {
@@ -155,10 +157,12 @@ t.test('a clean running VM, and an in-use one whose client is connected, are lef
 });
 
 t.test('a clean VM that stopped is undefined as died; an in-use one as session-ended; never restarted', async (t) => {
-  const p = plan(observed([vm(0, 'clean', { active: false }), vm(1, 'in-use', { active: false, record: { session: session(1000) } })]), desired(), NOW);
+  const died = vm(0, 'clean', { active: false });
+  const stopped = vm(1, 'in-use', { active: false, record: { session: session(1000) } });
+  const p = plan(observed([died, stopped]), desired(), NOW);
   t.same(p.steps, [
-    { kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died', expect: EXPECT('clean') },
-    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'session-ended', expect: EXPECT('in-use'), session: 's1' },
+    { kind: 'undefine-vm', name: 'tabula-desk-0', pool: 'desk', reason: 'died', expect: EXPECT('clean'), record: died.record },
+    { kind: 'undefine-vm', name: 'tabula-desk-1', pool: 'desk', reason: 'session-ended', expect: EXPECT('in-use'), record: stopped.record, session: 's1' },
   ]);
 });
 
@@ -404,8 +408,9 @@ t.test('over many generated observations, every plan keeps the invariants', asyn
     if (p.wakeAt !== undefined && p.wakeAt <= g.now && p.steps.length === 0) problems.push(`wakeAt ${p.wakeAt} is not in the future`);
     // Nothing that was ever handed out, or is dirty, may become clean: only a fresh boot does.
     for (const st of named) {
-      if ('record' in st && st.record.state === 'clean' && byName.get(st.name)?.record.state !== 'booting') problems.push(`${st.name} made clean from ${byName.get(st.name)?.record.state}`);
-      if ('record' in st && st.record.state === 'clean' && st.record.session !== undefined) problems.push(`${st.name} clean with a session`);
+      const r = 'record' in st && st.kind !== 'undefine-vm' ? st.record : undefined;
+      if (r?.state === 'clean' && byName.get(st.name)?.record.state !== 'booting') problems.push(`${st.name} made clean from ${byName.get(st.name)?.record.state}`);
+      if (r?.state === 'clean' && r.session !== undefined) problems.push(`${st.name} clean with a session`);
     }
 
     if (problems.length > 0) {
@@ -477,4 +482,42 @@ t.test('replaying the outcome of each plan converges on a full, clean pool', asy
     ['tabula-desk-0 clean true', 'tabula-desk-1 clean true', 'tabula-desk-2 clean true', 'tabula-lab-0 clean true', 'tabula-lab-1 clean true'],
   );
   t.same(fs.map((f) => f.file).sort(), ['readme.txt', 'tabula-desk-0.qcow2', 'tabula-desk-1.qcow2', 'tabula-desk-2.qcow2', 'tabula-lab-0.qcow2', 'tabula-lab-1.qcow2']);
+});
+
+t.test('session limits: idle input ends a v1 session, the time limit any session; both recorded as the end reason', async (t) => {
+  const limits = { idleTimeoutMs: 300_000, maxSessionMs: 3_600_000, warnBeforeMs: 60_000 };
+  const v1 = (connectedAgo: number, inputAgo?: number) =>
+    ({
+      ...vm(0, 'in-use', { client: true, record: { session: { ...session(connectedAgo + 1000, NOW - connectedAgo), protocol: 'v1' as const } } }),
+      ...(inputAgo === undefined ? {} : { lastInputAt: NOW - inputAgo }),
+    }) as ObservedVm;
+  const d = desired([spec({ size: 1, limits })]);
+
+  const idle = plan(observed([v1(600_000, 300_000)]), d, NOW);
+  t.match(idle.steps, [{ kind: 'destroy-vm', reason: 'idle', record: { state: 'dirty', session: { endedAt: NOW, endReason: 'idle' } } }], 'no input for idle_timeout');
+
+  const busy = plan(observed([v1(600_000, 10_000)]), d, NOW);
+  t.same(busy, { steps: [], wakeAt: NOW - 10_000 + 300_000 }, 'recent input: the plan wakes when it would turn idle');
+
+  const fresh = plan(observed([v1(1_000)]), d, NOW);
+  t.same(fresh, { steps: [], wakeAt: NOW - 1_000 + 300_000 }, 'idle counts from the connection when no input was reported');
+
+  const long = plan(observed([v1(3_600_000, 1_000)]), d, NOW);
+  t.match(long.steps, [{ kind: 'destroy-vm', reason: 'time-limit', record: { session: { endReason: 'time-limit' } } }], 'a busy session still ends at max_session');
+
+  const v0 = vm(0, 'in-use', { client: true, record: { session: session(3_000_000, NOW - 3_000_000) } });
+  t.same(plan(observed([v0]), d, NOW), { steps: [], wakeAt: NOW - 3_000_000 + 3_600_000 }, 'v0 reports no input: only the time limit applies');
+
+  const off = desired([spec({ size: 1, limits: NO_LIMITS })]);
+  t.same(plan(observed([v1(90_000_000, 90_000_000)]), off, NOW), { steps: [] }, 'limits of 0 are off');
+});
+
+t.test('memory: no VM is defined that would take the host under its reserve; clones not yet started count', async (t) => {
+  const d = (budget: number) => ({ ...desired([spec({ size: 3 })], 3), memoryBudgetMiB: budget });
+  t.same(plan(observed([]), d(1100), NOW).steps.map((s) => s.kind), ['define-vm', 'define-vm'], 'room for two of 512 MiB');
+  t.same(plan(observed([]), d(500), NOW).steps, [], 'no room: nothing defined');
+  const cloning = vm(0, 'cloning', { active: false });
+  t.same(plan(observed([cloning]), d(1100), NOW).steps.filter((s) => s.kind === 'define-vm').length, 1, 'a clone about to start takes its share');
+  t.same(plan(observed([vm(0, 'booting')]), d(1100), NOW).steps.filter((s) => s.kind === 'define-vm').length, 1, 'so does one still booting');
+  t.same(plan(observed([]), { ...desired([spec({ size: 3 })], 3) }, NOW).steps.length, 3, 'no budget measured: no limit');
 });

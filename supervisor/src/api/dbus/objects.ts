@@ -1,5 +1,6 @@
 import dbus from 'dbus-next';
 import { isTabulaError } from '../../domain/errors.js';
+import type { SessionLogEntry } from '../../domain/session-log.js';
 import { errorName, POOL_IFACE, ROOT_IFACE, VM_IFACE } from './names.js';
 
 const { Interface, ACCESS_READ } = dbus.interface;
@@ -51,6 +52,29 @@ export async function guarded<T>(action: () => Promise<T>): Promise<T> {
 
 export interface RootActions {
   recycleVm(name: string): Promise<void>;
+  listSessions(since: number): Promise<SessionLogEntry[]>;
+  /** Removes every VM, disk and session Tabula has; the pools are then rebuilt. */
+  wipe(): Promise<{ domains: number; files: number; sessions: number }>;
+}
+
+/** A session log entry as a{sv}: absent values are absent keys; times in ms since the epoch. */
+function sessionDict(e: SessionLogEntry): Record<string, dbus.Variant> {
+  const out: Record<string, dbus.Variant> = {};
+  const str = (k: string, v: string | undefined) => v !== undefined && (out[k] = new dbus.Variant('s', v));
+  const time = (k: string, v: number | undefined) => v !== undefined && (out[k] = new dbus.Variant('t', BigInt(Math.max(0, Math.round(v)))));
+  str('Session', e.session);
+  str('StationAddress', e.station.address);
+  str('StationMac', e.station.mac);
+  str('StationName', e.station.name);
+  str('Pool', e.pool);
+  str('Vm', e.vm);
+  str('Protocol', e.protocol);
+  time('RequestedAt', e.requestedAt);
+  time('HandedAt', e.handedAt);
+  time('ConnectedAt', e.connectedAt);
+  time('EndedAt', e.endedAt);
+  str('Reason', e.reason);
+  return out;
 }
 
 const ROOT_PROPS = { Version: 's', State: 's', StateReason: 's', Status: 's', Pools: 'ao' };
@@ -64,9 +88,25 @@ export class RootObject extends SnapshotInterface {
   RecycleVm(name: string): Promise<void> {
     return guarded(() => this.#actions.recycleVm(name));
   }
+  ListSessions(since: bigint): Promise<Array<Record<string, dbus.Variant>>> {
+    return guarded(async () => (await this.#actions.listSessions(Number(since))).map(sessionDict));
+  }
+  Wipe(): Promise<[number, number, number]> {
+    return guarded(async () => {
+      const r = await this.#actions.wipe();
+      return [r.domains, r.files, r.sessions];
+    });
+  }
 }
 defineGetters(RootObject, Object.keys(ROOT_PROPS));
-RootObject.configureMembers({ properties: readOnly(ROOT_PROPS), methods: { RecycleVm: { inSignature: 's', outSignature: '' } } });
+RootObject.configureMembers({
+  properties: readOnly(ROOT_PROPS),
+  methods: {
+    RecycleVm: { inSignature: 's', outSignature: '' },
+    ListSessions: { inSignature: 't', outSignature: 'aa{sv}' },
+    Wipe: { inSignature: '', outSignature: 'uuu' },
+  },
+});
 
 const POOL_PROPS = { Name: 's', Size: 'u', Healthy: 'b', HealthReason: 's', Counts: 'a{su}', Vms: 'ao' };
 

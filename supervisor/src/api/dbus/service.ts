@@ -1,6 +1,7 @@
 import dbus from 'dbus-next';
-import type { SupervisorStatus } from '../../app/reconciler.js';
+import type { SupervisorStatus, WipeReport } from '../../app/reconciler.js';
 import { TabulaError } from '../../domain/errors.js';
+import type { SessionLogEntry } from '../../domain/session-log.js';
 import type { Disposable } from '../../ports/disposable.js';
 import { BUS_NAME, poolPath, ROOT_PATH, vmPath } from './names.js';
 import { PoolObject, RootObject, VmObject } from './objects.js';
@@ -9,6 +10,10 @@ export interface SupervisorApi {
   status(): SupervisorStatus;
   onStatus(listener: (s: SupervisorStatus) => void): Disposable;
   recycle(name: string): Promise<void>;
+  /** The session log, entries ended at or after `since` (ms since the epoch). */
+  sessions(since: number): Promise<SessionLogEntry[]>;
+  /** Removes everything Tabula owns (root only, by the bus policy); the pools are then rebuilt. */
+  wipe(): Promise<WipeReport>;
 }
 
 /**
@@ -16,27 +21,38 @@ export interface SupervisorApi {
  * pool and per VM, kept in step with the supervisor's status.
  */
 export class SupervisorService {
-  readonly #bus: dbus.MessageBus;
   readonly #api: SupervisorApi;
   readonly #version: string;
   readonly #root: RootObject;
   readonly #pools = new Map<string, PoolObject>();
   readonly #vms = new Map<string, VmObject>();
   #subscription: Disposable | undefined;
+  /** The connection the objects are exported on now. */
+  #bus: dbus.MessageBus | undefined;
 
-  constructor(bus: dbus.MessageBus, api: SupervisorApi, version: string) {
-    this.#bus = bus;
+  constructor(api: SupervisorApi, version: string) {
     this.#api = api;
     this.#version = version;
-    this.#root = new RootObject({ recycleVm: (name) => api.recycle(name) });
+    this.#root = new RootObject({ recycleVm: (name) => api.recycle(name), listSessions: (since) => api.sessions(since), wipe: () => api.wipe() });
   }
 
-  /** Exports the objects, then takes the bus name (so callers never see a half-built tree). */
-  async start(): Promise<void> {
+  /**
+   * Exports the objects on `bus`, then takes the bus name (so callers never
+   * see a half-built tree). Called again with each new connection after the
+   * bus was restarted: the old connection is gone with its exports.
+   */
+  async attach(bus: dbus.MessageBus): Promise<void> {
+    this.#bus = bus;
+    this.#subscription ??= this.#api.onStatus((s) => this.#sync(s));
+    bus.export(ROOT_PATH, this.#root);
+    for (const [name, obj] of this.#pools) bus.export(poolPath(name), obj);
+    for (const [name, obj] of this.#vms) bus.export(vmPath(name), obj);
     this.#sync(this.#api.status());
-    this.#bus.export(ROOT_PATH, this.#root);
-    this.#subscription = this.#api.onStatus((s) => this.#sync(s));
-    const reply = await withTimeout(this.#bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE), 10_000, `requesting ${BUS_NAME}`);
+    await this.#requestName(bus);
+  }
+
+  async #requestName(bus: dbus.MessageBus): Promise<void> {
+    const reply = await withTimeout(bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE), 10_000, `requesting ${BUS_NAME}`);
     if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
       throw new TabulaError('bus-name-taken', `${BUS_NAME} is already owned on the system bus: is another supervisor running?`);
     }
@@ -44,9 +60,12 @@ export class SupervisorService {
 
   stop(): void {
     this.#subscription?.dispose();
+    this.#subscription = undefined;
   }
 
   #sync(s: SupervisorStatus): void {
+    const bus = this.#bus;
+    if (bus === undefined) return;
     const wantedPools = new Set(s.pools.map((p) => p.name));
     const wantedVms = new Set(s.pools.flatMap((p) => p.vms.map((vm) => vm.name)));
     for (const [name, obj] of this.#vms) if (!wantedVms.has(name)) this.#unexport(vmPath(name), obj, this.#vms, name);
@@ -58,7 +77,7 @@ export class SupervisorService {
         if (!obj) {
           obj = new VmObject(() => this.#api.recycle(vm.name));
           this.#vms.set(vm.name, obj);
-          this.#bus.export(vmPath(vm.name), obj);
+          bus.export(vmPath(vm.name), obj);
         }
         obj.update({
           Name: vm.name,
@@ -75,7 +94,7 @@ export class SupervisorService {
       if (!obj) {
         obj = new PoolObject();
         this.#pools.set(pool.name, obj);
-        this.#bus.export(poolPath(pool.name), obj);
+        bus.export(poolPath(pool.name), obj);
       }
       obj.update({
         Name: pool.name,
@@ -96,7 +115,7 @@ export class SupervisorService {
   }
 
   #unexport<T extends dbus.interface.Interface>(path: string, obj: T, map: Map<string, T>, name: string): void {
-    this.#bus.unexport(path, obj);
+    this.#bus?.unexport(path, obj);
     map.delete(name);
   }
 }

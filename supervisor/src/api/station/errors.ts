@@ -9,6 +9,10 @@ export function stationError(code: string): string {
       return 'ERR 426 ticket-required';
     case 'not-found':
       return 'ERR 404 no-such-pool';
+    case 'libvirt-unavailable':
+    case 'bus-unavailable':
+      // The server is degraded, not broken: the kiosk shows "try again" and retries.
+      return 'ERR 503 try-again';
     default:
       return `ERR 503 ${code}`;
   }

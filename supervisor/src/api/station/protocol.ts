@@ -52,6 +52,7 @@ async function serveV0(conn: StationConnection, deps: ProtocolDeps): Promise<voi
     const err = asTabulaError(e);
     if (conn.closed.aborted) return;
     deps.logger.warning('station-not-served', { station: conn.remoteAddress, code: err.code, error: err.message });
+    deps.metrics?.failed(err.code, 'station-v0');
     conn.write(stationError(err.code));
     return;
   }
