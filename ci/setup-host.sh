@@ -28,6 +28,9 @@ PACKAGES=(
   tesseract-ocr
   netcat-openbsd
   socat
+  # The station LAN and the VMs' network: DHCP and DNS (the binary only: the supervisor runs it), NTP.
+  dnsmasq-base
+  chrony
 )
 
 if [[ $EUID -ne 0 ]]; then
@@ -54,6 +57,15 @@ fi
 
 echo "setup-host: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages must not start their own daemons here (chrony would, and keep port 123): the
+# supervisor runs the instances it needs. policy-rc.d is the Debian switch for that.
+own_policy=
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  own_policy=1
+fi
+trap 'if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
 echo "setup-host: done"

@@ -10,6 +10,7 @@ import { makeTestRoot, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../
 import { domains, forwards, leaks, loggedSessions, ReuseWatch, sessionLogFile } from '../helpers/invariants.js';
 import { makeStationLan, removeStationWorld, stationsSection, TEST_TABLE, type Station } from '../helpers/station-lan.js';
 import { SupervisorProcess, waitForClean } from '../helpers/supervisor-process.js';
+import { connectV1 } from '../helpers/v1-client.js';
 import { removeDomains } from '../helpers/virsh.js';
 
 const POOL = `${TEST_PREFIX}-crash`;
@@ -18,15 +19,27 @@ const root = await makeTestRoot('crash');
 const lan = await makeStationLan('crash', 1);
 const [A] = lan.stations as [Station];
 const storage = join(root.dir, 'state/pools', POOL);
-const config = await writeConfig(root, testConfig(root, [{ name: POOL, size: 2, spicePortBase: 5940, consoleTickets: false }]).replace('[[pool]]', `${stationsSection(lan, 6)}\n\n[[pool]]`));
+// A second pool with Spice tickets, for the hand-off stage only ticketed pools have.
+const TICKET_POOL = `${TEST_PREFIX}-tcrash`;
+const TICKET_PREFIX = `tabula-${TICKET_POOL}-`;
+const config = await writeConfig(
+  root,
+  testConfig(root, [
+    { name: POOL, size: 2, spicePortBase: 5940, consoleTickets: false },
+    { name: TICKET_POOL, size: 1, spicePortBase: 5945 },
+  ]).replace('[[pool]]', `${stationsSection(lan, 6)}\n\n[[pool]]`),
+);
 const watch = new ReuseWatch(PREFIX);
+const ticketWatch = new ReuseWatch(TICKET_PREFIX);
 let current: SupervisorProcess | undefined;
 
 t.teardown(async () => {
   await watch.stop();
+  await ticketWatch.stop();
   await A.killAll();
   await current?.stop();
   await removeDomains(PREFIX);
+  await removeDomains(TICKET_PREFIX);
   await root.cleanup();
   await removeStationWorld(lan);
 });
@@ -66,6 +79,7 @@ async function settled(): Promise<void> {
 t.test('warm-up: a clean pool to crash into', async () => {
   const s = start();
   await waitForClean(POOL, 2);
+  await waitForClean(TICKET_POOL, 1);
   await s.stop();
 });
 
@@ -136,3 +150,34 @@ const POINTS: ReadonlyArray<readonly string[]> = [
 for (const points of POINTS) {
   t.test(`killed at ${points.join(', then ')}`, (t) => crashCycle(t, points));
 }
+
+t.test('killed at handoff:ticketed (a v1 station on a ticketed pool): the VM is never clean again, the station never told READY', async (t) => {
+  const s = start('handoff:ticketed');
+  await s.waitForLine(/event=signal-port-open/, 60_000);
+  await waitForClean(TICKET_POOL, 1, 60_000);
+  const before = (await domains(TICKET_PREFIX))[0];
+  const c = await connectV1(A, { host: lan.address, first: 'TABULA/1 HELLO station=kiosk-a' });
+  try {
+    await c.next(/^WELCOME /, 5_000);
+    c.send(`REQUEST pool=${TICKET_POOL}`);
+    const exit = await exitWithin(s, 60_000);
+    t.equal(exit?.signal, 'SIGKILL', 'killed with the ticket set, before the forward and READY');
+    await c.closed;
+    t.notOk(c.lines.some((l) => l.startsWith('READY')), 'the station was never told READY');
+  } finally {
+    await c.kill();
+  }
+  const handed = (await domains(TICKET_PREFIX)).find((d) => d.uuid === before?.uuid);
+  t.equal(handed?.state, 'in-use', 'the record says it was handed out');
+  const last = start();
+  // Nobody will connect: after connect_wait and the planner's slack it is recycled, not returned.
+  await waitFor('a fresh clone in its place', async () => {
+    const d = (await domains(TICKET_PREFIX))[0];
+    return d !== undefined && d.uuid !== before?.uuid && d.state === 'clean' ? d : undefined;
+  }, 150_000, 500);
+  t.ok(last.lines.some((l) => /event=vm-destroyed .*reason=handoff-abandoned/.test(l)), 'the hand-off was given up');
+  t.same(ticketWatch.violations, [], 'the handed-out VM was never clean again');
+  t.same(await forwards(TEST_TABLE), [], 'no forward left');
+  t.same(await leaks(TICKET_PREFIX, join(root.dir, 'state/pools', TICKET_POOL)), [], 'nothing leaked');
+  await last.stop();
+});

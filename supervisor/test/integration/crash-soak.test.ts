@@ -29,7 +29,8 @@ let supervisor: SupervisorProcess | undefined;
 
 /** A station that asks, uses its VM for a while, leaves, and asks again; it can be held still. */
 class Visitor {
-  paused = false;
+  /** Held until the pool is up, so the first pool can fill. */
+  paused = true;
   stopped = false;
   #client: ChildProcess | undefined;
   readonly #loop: Promise<void>;
@@ -38,9 +39,15 @@ class Visitor {
     this.#loop = this.#run();
   }
 
-  /** Whether its Spice client (a plain TCP connection, as v0 allows) is connected now. */
+  /** Whether its client process runs (waiting for its turn, or connected). */
   get using(): boolean {
     return this.#client !== undefined && this.#client.exitCode === null && this.#client.signalCode === null;
+  }
+
+  /** Whether the station holds an established connection to the Spice port now (asked of its kernel). */
+  async holding(): Promise<boolean> {
+    const r = await this.station.exec(['ss', '-Htn', 'state', 'established', 'dst', `${lan.address}:5906`]);
+    return r.code === 0 && r.stdout.trim() !== '';
   }
 
   async #run(): Promise<void> {
@@ -106,6 +113,7 @@ async function settledAndClean(t: Test): Promise<void> {
 t.test(`soak: ${CYCLES} random kills with stations coming and going`, async (t) => {
   supervisor = new SupervisorProcess(config);
   await waitForClean(POOL, 2);
+  for (const v of visitors) v.paused = false;
   let intactChecked = 0;
   for (let cycle = 1; cycle <= CYCLES; cycle++) {
     await sleep(between(500, 5_000));
@@ -114,14 +122,18 @@ t.test(`soak: ${CYCLES} random kills with stations coming and going`, async (t) 
     supervisor.signal('SIGKILL');
     await supervisor.exited;
     const live = (await domains(PREFIX)).filter((d) => d.state === 'in-use' && d.connected);
+    // Which stations' clients are on their console now: held still, they stay on unless their VM is
+    // taken away (a visitor that left just as the kill came is gone by now).
+    const heldBefore = new Set<string>();
+    for (const v of visitors) if (await v.holding()) heldBefore.add(v.station.address);
     supervisor = new SupervisorProcess(config);
     await supervisor.waitForLine(/event=supervisor-ready/, 60_000);
     await sleep(2_500);
     const after = await domains(PREFIX);
     for (const d of live) {
-      // Only a session whose client is still on must survive.
+      // A session whose client is on must survive.
       const still = after.find((x) => x.uuid === d.uuid);
-      if (!visitors.find((v) => v.station.address === d.station)?.using) continue;
+      if (d.station === undefined || !heldBefore.has(d.station)) continue;
       if (still?.state !== 'in-use' || still.session !== d.session) {
         t.fail(`cycle ${cycle}: session ${d.session} on ${d.name} did not survive the restart (now ${still?.state ?? 'gone'})`);
       }

@@ -29,7 +29,7 @@ const config = await writeConfig(
     { name: IDLE_POOL, size: 2, spicePortBase: 5920, extra: [`idle_timeout = ${IDLE_S}`, `session_warning = ${WARN_S}`, 'max_session = 0'] },
   ]).replace('[[pool]]', `${stationsSection(lan, 10)}\n\n[[pool]]`),
 );
-const supervisor = new SupervisorProcess(config);
+let supervisor = new SupervisorProcess(config);
 const clients: V1Client[] = [];
 const viewers: Viewer[] = [];
 
@@ -176,4 +176,34 @@ t.test('metrics: Prometheus text on the local endpoint, counting what happened',
   t.ok((value(`tabula_clone_seconds_count{pool="${IDLE_POOL}"}`) ?? 0) >= 4, 'clone-time histogram');
   t.equal(value(`tabula_session_seconds_count{pool="${IDLE_POOL}"}`), 2, 'session durations');
   t.match(text, /# TYPE tabula_failures_total counter/, 'failures by code (none yet)');
+});
+
+t.test('RESUME: after the supervisor was killed, a v1 station takes its running session up again', async (t) => {
+  await waitForClean(IDLE_POOL, 2);
+  const a = await v1Session(A, 'kiosk-a');
+  supervisor.signal('SIGKILL');
+  await supervisor.exited;
+  await a.c.closed;
+  t.pass("the station's control connection went with the supervisor");
+  supervisor = new SupervisorProcess(config);
+  await supervisor.waitForLine(/event=signal-port-open/, 60_000);
+
+  const wrong = await connectV1(B, { host: lan.address, first: 'TABULA/1 HELLO station=kiosk-b' });
+  clients.push(wrong);
+  await wrong.next(/^WELCOME /, 5_000);
+  wrong.send(`RESUME session=${a.session}`);
+  t.match(await wrong.next(/^ERR /, 5_000), /^ERR 404 no-such-session/, "another station cannot take A's session");
+
+  const again = await connectV1(A, { host: lan.address, first: 'TABULA/1 HELLO station=kiosk-a' });
+  clients.push(again);
+  await again.next(/^WELCOME /, 5_000);
+  again.send(`RESUME session=${a.session}`);
+  t.equal(fields(await again.next(/^CONNECTED /, 5_000))['session'], a.session, 'RESUME: CONNECTED with the same session');
+  const vm = (await status()).pools.find((p) => p.name === IDLE_POOL)?.vms.find((v) => v.name === a.vm);
+  t.equal(vm?.state, 'in-use', 'its VM is still in use, never recycled');
+  // Idle is judged again on this channel: a full period from the restart, then the warning.
+  t.equal(fields(await again.next(/^WARN /, (IDLE_S + 5) * 1000))['reason'], 'idle', 'the resumed channel is warned like any other');
+  again.send('END');
+  t.equal(fields(await again.next(/^ENDED /, 10_000))['reason'], 'station', 'and END ends it');
+  await waitForClean(IDLE_POOL, 2);
 });

@@ -19,4 +19,6 @@ t.test('no test domain, directory or process is left', async (t) => {
   t.same(spaces, [], 'no station namespace');
   const links = (await run('ip', ['-br', 'link'])).stdout.split('\n').map((l) => l.split(/[\s@]/)[0] ?? '').filter((n) => /^(tbr-|tv-|tabula-it-)/.test(n));
   t.same(links, [], 'no test bridge, veth or console link');
+  const mounts = (await run('findmnt', ['-rn', '-o', 'SOURCE,TARGET'])).stdout.split('\n').filter((l) => l.startsWith(`${TEST_PREFIX}-`));
+  t.same(mounts, [], 'no test filesystem mounted');
 });

@@ -2,13 +2,12 @@ import t from 'tap';
 import { domainSpec } from '../../src/app/executor.js';
 import { Reconciler, type SessionEnded } from '../../src/app/reconciler.js';
 import { parseConfig } from '../../src/config/config.js';
-import type { SessionLogEntry } from '../../src/domain/session-log.js';
 import type { VmRecord } from '../../src/domain/vm.js';
-import type { SessionLog } from '../../src/ports/session-log.js';
 import { renderDomainXml } from '../../src/render/domain-xml.js';
 import { FakeClock } from '../fakes/fake-clock.js';
 import { FakeDisks } from '../fakes/fake-disks.js';
 import { FakeLibvirt } from '../fakes/fake-libvirt.js';
+import { MemorySessionLog } from '../fakes/memory-session-log.js';
 import { FakeConntrack, FakeFirewall } from '../fakes/fake-network.js';
 import { FakeNotifier } from '../fakes/fake-notifier.js';
 import { MemoryLogger } from '../fakes/memory-logger.js';
@@ -30,18 +29,6 @@ name = "desk"
 golden_image = "${GOLDEN}"
 size = 3
 `;
-
-class MemorySessionLog implements SessionLog {
-  readonly entries: SessionLogEntry[] = [];
-
-  async append(entry: SessionLogEntry): Promise<void> {
-    if (!this.entries.some((e) => e.session === entry.session)) this.entries.push(entry);
-  }
-
-  async read(since = 0): Promise<SessionLogEntry[]> {
-    return this.entries.filter((e) => e.endedAt >= since);
-  }
-}
 
 function setup() {
   const config = parseConfig(CONFIG, 'unit.toml');
