@@ -25,6 +25,9 @@ import { JsonlSessionLog } from './adapters/jsonl-session-log.js';
 import { IpNeighbours } from './adapters/ip-neighbours.js';
 import { ProcessFaults } from './adapters/process-faults.js';
 import { ProcHostResources } from './adapters/proc-host-resources.js';
+import { StationHttpServer } from './adapters/station-http-server.js';
+import { renderClientConf } from './render/station-config.js';
+import type { Disposable } from './ports/disposable.js';
 import { parseConfig, type Config } from './config/config.js';
 import { asTabulaError, TabulaError } from './domain/errors.js';
 import { goldenProblem } from './domain/golden.js';
@@ -91,13 +94,27 @@ async function checkGoldenImages(config: Config, disks: QemuImgDisks): Promise<s
 }
 
 /**
- * Listens on the station LAN's signal port, retrying while the address is not
- * there yet (the LAN may come up after the supervisor).
+ * Opens a listener on the station LAN, retrying every 5 s while its address is
+ * not there yet (the LAN may come up after the supervisor); closed on stop.
  */
-async function openSignalPort(
-  address: string,
-  port: number,
-  spicePort: number,
+async function listenOnLan(what: string, address: string, port: number, open: () => Promise<Disposable>, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
+  let complained = false;
+  while (!stop.aborted) {
+    try {
+      const listener = await open();
+      logger.notice(`${what}-open`, { address, port });
+      stop.addEventListener('abort', () => listener.dispose(), { once: true });
+      return;
+    } catch (e) {
+      if (!complained) logger.err(`${what}-unavailable`, { address, port, error: asTabulaError(e).message, retry: 'every 5 s' });
+      complained = true;
+      await clock.sleep(5000, stop);
+    }
+  }
+}
+
+function openSignalPort(
+  stations: NonNullable<Config['stations']>,
   dispatcher: Dispatcher,
   reconciler: Reconciler,
   activity: SessionActivity,
@@ -106,35 +123,45 @@ async function openSignalPort(
   logger: JournalLogger,
   stop: AbortSignal,
 ): Promise<void> {
-  let complained = false;
-  while (!stop.aborted) {
-    try {
-      const listener = await new TcpStationListener(logger).listen(address, port, { maxLineBytes: 1024, maxConnections: 64, maxPerStation: 4 }, (conn) =>
-        serveStation(conn, {
-          dispatcher,
-          logger,
-          sleep: (ms, signal) => clock.sleep(ms, signal),
-          status: (): SupervisorStatus => reconciler.status(),
-          onSessionEnded: (l) => reconciler.onSessionEnded(l),
-          spice: { host: address, port: spicePort },
-          defaultPool: reconciler.status().pools[0]?.name,
-          pingEveryMs: 15_000,
-          silenceLimitMs: 45_000,
-          activity,
-          limitsOf: (pool) => reconciler.config().pools.find((p) => p.name === pool)?.limits,
-          now: () => clock.now(),
-          metrics,
-        }),
-      );
-      logger.notice('signal-port-open', { address, port });
-      stop.addEventListener('abort', () => listener.dispose(), { once: true });
-      return;
-    } catch (e) {
-      if (!complained) logger.err('signal-port-unavailable', { address, port, error: asTabulaError(e).message, retry: 'every 5 s' });
-      complained = true;
-      await clock.sleep(5000, stop);
-    }
-  }
+  const { address, signalPort: port, spicePort } = stations;
+  const open = () =>
+    new TcpStationListener(logger).listen(address, port, { maxLineBytes: 1024, maxConnections: 64, maxPerStation: 4 }, (conn) =>
+      serveStation(conn, {
+        dispatcher,
+        logger,
+        sleep: (ms, signal) => clock.sleep(ms, signal),
+        status: (): SupervisorStatus => reconciler.status(),
+        onSessionEnded: (l) => reconciler.onSessionEnded(l),
+        spice: { host: address, port: spicePort },
+        defaultPool: reconciler.status().pools[0]?.name,
+        pingEveryMs: 15_000,
+        silenceLimitMs: 45_000,
+        activity,
+        limitsOf: (pool) => reconciler.config().pools.find((p) => p.name === pool)?.limits,
+        now: () => clock.now(),
+        metrics,
+      }),
+    );
+  return listenOnLan('signal-port', address, port, open, clock, logger, stop);
+}
+
+/** What stations fetch over HTTP: client.conf and the slideshow, from the config in force. */
+function openStationEndpoint(reconciler: Reconciler, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
+  const st = reconciler.config().stations;
+  if (!st || st.httpPort === 0) return Promise.resolve();
+  const view = () => {
+    const c = reconciler.config();
+    const s = c.stations ?? st;
+    return renderClientConf({
+      serverAddress: s.address,
+      signalPort: s.signalPort,
+      spicePort: s.spicePort,
+      slideshowUrl: `http://${s.address}${s.httpPort === 80 ? '' : `:${s.httpPort}`}/slideshow/`,
+      pools: c.pools.map((p) => p.name),
+    });
+  };
+  const open = () => new StationHttpServer().listen(st.address, st.httpPort, { clientConf: view, slideshowDir: () => reconciler.config().stations?.slideshowDir ?? st.slideshowDir });
+  return listenOnLan('station-endpoint', st.address, st.httpPort, open, clock, logger, stop);
 }
 
 async function main(): Promise<number> {
@@ -249,7 +276,8 @@ async function main(): Promise<number> {
     if (config.startMode === 'wipe') await reconciler.wipe('start');
     if (stations) {
       dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret, neighbours: new IpNeighbours(), sessionLog, metrics, ...(faults ? { faults } : {}) }, reconciler);
-      void openSignalPort(stations.address, stations.signalPort, stations.spicePort, dispatcher, reconciler, activity, metrics, clock, logger, stop.signal);
+      void openSignalPort(stations, dispatcher, reconciler, activity, metrics, clock, logger, stop.signal);
+      void openStationEndpoint(reconciler, clock, logger, stop.signal);
     }
     if (config.metricsListen) {
       const { host, port } = config.metricsListen;

@@ -71,7 +71,8 @@ export class SupervisedProcess {
       maxBackoffMs: 60_000,
       stableMs: 60_000,
       tailLines: 15,
-      ...options,
+      // An option given as undefined keeps its default.
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SupervisedProcessOptions),
     };
   }
 

@@ -32,6 +32,9 @@ export interface StationsConfig {
   readonly consoleAddress: string;
   readonly consoleInterface: string;
   readonly nftTable: string;
+  /** 0: no HTTP endpoint for stations. */
+  readonly httpPort: number;
+  readonly slideshowDir: string;
 }
 
 export interface Config {
@@ -96,6 +99,8 @@ export function parseConfig(text: string, source: string): Config {
     consoleAddress: st.console_address,
     consoleInterface: st.console_interface,
     nftTable: st.nft_table,
+    httpPort: st.http_port,
+    slideshowDir: st.slideshow_dir ?? `${s.state_dir}/slideshow`,
   };
   if (stations) checkStationPorts(stations, pools, source);
   return deepFreeze({
@@ -142,6 +147,7 @@ function checkPoolsApart(pools: readonly PoolConfig[], source: string): void {
 function checkStationPorts(st: StationsConfig, pools: readonly PoolConfig[], source: string): void {
   const problems: string[] = [];
   if (st.signalPort === st.spicePort) problems.push(`stations.spice_port: ${st.spicePort} is also the signal port`);
+  if (st.httpPort !== 0 && (st.httpPort === st.signalPort || st.httpPort === st.spicePort)) problems.push(`stations.http_port: ${st.httpPort} is also the signal or Spice port`);
   if (st.address === st.consoleAddress) problems.push('stations.console_address: must differ from stations.address, or consoles would sit on the station LAN');
   pools.forEach((p, i) => {
     for (const [key, port] of [['signal_port', st.signalPort], ['spice_port', st.spicePort]] as const) {

@@ -58,6 +58,10 @@ const stationsSchema = z
     /** Where VM consoles listen: an address on a dummy interface, reachable from stations only through a forward. */
     console_address: ipv4.default('169.254.25.1'),
     console_interface: interfaceName.default('tabula-console'),
+    /** The stations' HTTP endpoint on `address` (client.conf, the slideshow); 0 for none. */
+    http_port: z.number().int().min(0).max(65535).default(80),
+    /** Where staff put the slideshow's pictures (default STATE_DIR/slideshow). */
+    slideshow_dir: absolutePath.optional(),
     /** The nftables table Tabula owns (inet family). */
     nft_table: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default('tabula'),
   })

@@ -259,8 +259,11 @@ t.test('a station LAN: defaults of the seed, consoles on their own address, port
     consoleAddress: '169.254.25.1',
     consoleInterface: 'tabula-console',
     nftTable: 'tabula',
+    httpPort: 80,
+    slideshowDir: '/var/lib/tabula/slideshow',
   });
   t.equal(c.spiceListen, '169.254.25.1', 'VM consoles listen on the console address');
+  t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nhttp_port = 5905\n\n${base}`, SOURCE), /stations\.http_port: 5905 is also the signal or Spice port/);
   t.equal(c.pools[0]?.consoleTickets, false);
   t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nspice_port = 5921\n\n${base}`, SOURCE), /stations\.spice_port: 5921 is inside pool\[0\]'s console ports/);
   t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nconsole_address = "169.254.24.1"\n\n${base}`, SOURCE), /console_address: must differ/);
