@@ -26,6 +26,8 @@ import { IpNeighbours } from './adapters/ip-neighbours.js';
 import { ProcessFaults } from './adapters/process-faults.js';
 import { ProcHostResources } from './adapters/proc-host-resources.js';
 import { StationHttpServer } from './adapters/station-http-server.js';
+import { DnsmasqService } from './adapters/dnsmasq-service.js';
+import { ChronyService } from './adapters/chrony-service.js';
 import { renderClientConf } from './render/station-config.js';
 import type { Disposable } from './ports/disposable.js';
 import { parseConfig, type Config } from './config/config.js';
@@ -145,6 +147,40 @@ function openSignalPort(
   return listenOnLan('signal-port', address, port, open, clock, logger, stop);
 }
 
+/** DHCP and NTP for the stations, as the config in force says; a refused change keeps the old daemons serving. */
+class StationLanServices {
+  readonly #dhcp: DnsmasqService;
+  readonly #ntp: ChronyService;
+  readonly #logger: JournalLogger;
+
+  constructor(stateDir: string, logger: JournalLogger) {
+    this.#dhcp = new DnsmasqService({ dir: `${stateDir}/lan/dhcp`, logger });
+    this.#ntp = new ChronyService({ dir: `${stateDir}/lan/ntp`, logger });
+    this.#logger = logger;
+  }
+
+  async apply(config: Config): Promise<void> {
+    const st = config.stations;
+    const jobs: Array<[string, () => Promise<void>]> = [
+      ['dhcp', () => (st?.dhcp ? this.#dhcp.apply(st.lan) : this.#dhcp.stop())],
+      ['ntp', () => (st?.lan.ntp ? this.#ntp.apply(st.lan) : this.#ntp.stop())],
+    ];
+    for (const [service, job] of jobs) {
+      try {
+        await job();
+      } catch (e) {
+        // Stations with an address of their own still reach the signal port: the supervisor goes on.
+        const err = asTabulaError(e);
+        this.#logger.err('station-lan-service-failed', { service, code: err.code, error: err.message });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#dhcp.stop(), this.#ntp.stop()]);
+  }
+}
+
 /** What stations fetch over HTTP: client.conf and the slideshow, from the config in force. */
 function openStationEndpoint(reconciler: Reconciler, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
   const st = reconciler.config().stations;
@@ -235,6 +271,7 @@ async function main(): Promise<number> {
     { status: () => reconciler.status(), onStatus: (l) => reconciler.onStatus(l), recycle: (name) => reconciler.recycle(name), sessions: (since) => sessionLog.read(since), wipe: () => reconciler.wipe('admin') },
     VERSION,
   );
+  const lanServices = new StationLanServices(config.stateDir, logger);
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
@@ -247,7 +284,11 @@ async function main(): Promise<number> {
   // SIGHUP re-reads the config; an invalid one is refused and the old one kept.
   process.on('SIGHUP', () => {
     loadConfig(args.config).then(
-      (next) => reconciler.reconfigure(next).then(() => logger.notice('config-reloaded', { config: args.config, pools: next.pools.map((p) => `${p.name}:${p.size}`).join(',') })),
+      (next) =>
+        reconciler
+          .reconfigure(next)
+          .then(() => lanServices.apply(next))
+          .then(() => logger.notice('config-reloaded', { config: args.config, pools: next.pools.map((p) => `${p.name}:${p.size}`).join(',') })),
       (e: unknown) => {
         const err = asTabulaError(e, 'config-invalid');
         logger.err('config-reload-refused', { code: err.code, error: err.message });
@@ -278,6 +319,7 @@ async function main(): Promise<number> {
       dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret, neighbours: new IpNeighbours(), sessionLog, metrics, ...(faults ? { faults } : {}) }, reconciler);
       void openSignalPort(stations, dispatcher, reconciler, activity, metrics, clock, logger, stop.signal);
       void openStationEndpoint(reconciler, clock, logger, stop.signal);
+      await lanServices.apply(config);
     }
     if (config.metricsListen) {
       const { host, port } = config.metricsListen;
@@ -303,6 +345,7 @@ async function main(): Promise<number> {
     graphics.dispose();
     service.stop();
     session.close();
+    await lanServices.stop().catch(() => undefined);
   }
 }
 

@@ -2,6 +2,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { ZodIssue } from 'zod';
 import { TabulaError } from '../domain/errors.js';
 import type { SessionLimits } from '../domain/session-limits.js';
+import { stationLanProblems, type StationLanSpec } from '../domain/station-lan.js';
 import { configSchema } from './schema.js';
 
 export interface PoolConfig {
@@ -35,6 +36,9 @@ export interface StationsConfig {
   /** 0: no HTTP endpoint for stations. */
   readonly httpPort: number;
   readonly slideshowDir: string;
+  /** DHCP and NTP for the stations, as the supervisor's daemons serve them; absent with `dhcp = false`. */
+  readonly lan: StationLanSpec;
+  readonly dhcp: boolean;
 }
 
 export interface Config {
@@ -101,7 +105,23 @@ export function parseConfig(text: string, source: string): Config {
     nftTable: st.nft_table,
     httpPort: st.http_port,
     slideshowDir: st.slideshow_dir ?? `${s.state_dir}/slideshow`,
+    dhcp: st.dhcp,
+    lan: {
+      interface: st.interface,
+      address: st.address,
+      prefixLength: st.prefix_length,
+      dhcpRange: { from: st.dhcp_range.split('-')[0] ?? '', to: st.dhcp_range.split('-')[1] ?? '' },
+      leaseSeconds: st.lease_time,
+      reservations: st.reservation,
+      ntp: st.ntp,
+      ...(st.ntp_upstream.length > 0 ? { ntpUpstream: st.ntp_upstream } : {}),
+      ...(st.http_port === 0 ? {} : { httpPort: st.http_port }),
+    },
   };
+  if (stations?.dhcp || stations?.lan.ntp) {
+    const problems = stationLanProblems(stations.lan);
+    if (problems.length > 0) throw new TabulaError('config-invalid', `${source}: stations: ${problems.join('; ')}`);
+  }
   if (stations) checkStationPorts(stations, pools, source);
   return deepFreeze({
     source,

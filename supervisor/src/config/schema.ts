@@ -58,6 +58,22 @@ const stationsSchema = z
     /** Where VM consoles listen: an address on a dummy interface, reachable from stations only through a forward. */
     console_address: ipv4.default('169.254.25.1'),
     console_interface: interfaceName.default('tabula-console'),
+    /** The station subnet is address/prefix_length. */
+    prefix_length: z.number().int().min(8).max(30).default(24),
+    /** Serve DHCP on the station interface (dnsmasq, run by the supervisor). */
+    dhcp: z.boolean().default(true),
+    /** "FIRST-LAST": addresses for stations without a reservation. */
+    dhcp_range: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,3}){3}-\d{1,3}(\.\d{1,3}){3}$/, 'must be "FIRST-LAST", two IPv4 addresses')
+      .default('169.254.24.100-169.254.24.250'),
+    lease_time: z.number().int().min(120).max(604_800).default(3600),
+    /** Known stations: a fixed address and a name by MAC (outside dhcp_range). */
+    reservation: z.array(z.object({ mac: z.string(), address: ipv4, name: z.string() }).strict()).default([]),
+    /** Serve NTP to the stations (chrony, run by the supervisor), and tell them by DHCP. */
+    ntp: z.boolean().default(true),
+    /** Where the server itself takes its time from; none: it serves its own clock. */
+    ntp_upstream: z.array(z.string().min(1).max(253)).default([]),
     /** The stations' HTTP endpoint on `address` (client.conf, the slideshow); 0 for none. */
     http_port: z.number().int().min(0).max(65535).default(80),
     /** Where staff put the slideshow's pictures (default STATE_DIR/slideshow). */

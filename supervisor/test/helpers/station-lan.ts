@@ -100,6 +100,9 @@ export function stationsSection(lan: StationLan, connectWait: number, forwardGra
     `console_interface = "${TEST_CONSOLE_IF}"`,
     `connect_wait = ${connectWait}`,
     `forward_grace = ${forwardGrace}`,
+    // Test stations have their addresses already; station-lan-dhcp.test.ts runs the real DHCP and NTP.
+    'dhcp = false',
+    'ntp = false',
   ].join('\n');
 }
 

@@ -8,7 +8,7 @@
 // then rolled back) while the old daemons keep serving; stop() leaves no
 // process. Everything made here is removed in teardown.
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -18,51 +18,12 @@ import { DnsmasqService } from '../../src/adapters/dnsmasq-service.js';
 import { TabulaError } from '../../src/domain/errors.js';
 import { stationLanProblems, type StationLanSpec } from '../../src/domain/station-lan.js';
 import { run, TEST_PREFIX } from '../helpers/env.js';
-import { makeStationLan, type Station } from '../helpers/station-lan.js';
+import { makeStationLan } from '../helpers/station-lan.js';
+import { dhcp, mac, ntpQuery, udhcpcScript } from '../helpers/station-dhcp.js';
 import { MemoryLogger } from '../fakes/memory-logger.js';
 
 const RESERVED = '169.254.24.20';
 const URL = 'http://169.254.24.1:8080/';
-
-/** What udhcpc's script saw on `bound`; it also puts the address on the station's eth0. */
-interface Offer {
-  ip: string;
-  mask: string;
-  router: string;
-  ntpsrv: string;
-  opt224: string;
-  hostname: string;
-}
-
-const UDHCPC_SCRIPT = `#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    echo "offer ip=$ip mask=$mask router=\${router:-} ntpsrv=\${ntpsrv:-} opt224=\${opt224:-} hostname=\${hostname:-}"
-    ;;
-esac
-`;
-
-async function mac(station: Station): Promise<string> {
-  const [link] = JSON.parse((await run('ip', ['-n', station.netns, '-j', 'link', 'show', 'eth0'])).stdout) as Array<{ address: string }>;
-  if (link === undefined) throw new Error(`no eth0 in ${station.netns}`);
-  return link.address;
-}
-
-/** One DHCP exchange from the station (gives up after ~10 s); undefined when no lease came. */
-async function dhcp(station: Station, script: string, hostname: string): Promise<{ offer: Offer | undefined; output: string }> {
-  const r = await station.exec(['busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '2', '-s', script, '-x', `hostname:${hostname}`], 30_000);
-  const line = r.stdout.split('\n').find((l) => l.startsWith('offer '));
-  const offer = line === undefined ? undefined : (Object.fromEntries(line.slice(6).split(' ').map((kv) => kv.split('=', 2))) as unknown as Offer);
-  return { offer, output: `${r.stdout}\n${r.stderr}`.trim() };
-}
-
-/** chronyd as a one-shot NTP client: measures the offset to the server and prints it, never touching the clock (-Q). */
-async function ntpQuery(station: Station): Promise<string> {
-  const r = await station.exec(['chronyd', '-Q', '-t', '5', 'server 169.254.24.1 iburst maxsamples 1'], 20_000);
-  return `${r.stdout}\n${r.stderr}`;
-}
 
 async function processesOf(dir: string): Promise<string[]> {
   const { stdout } = await run('pgrep', ['-af', dir]).catch(() => ({ stdout: '' }));
@@ -103,9 +64,7 @@ t.test('station LAN services: DHCP with reservations, NTP, refusal and rollback'
   const [a, b, c] = lan.stations;
   if (a === undefined || b === undefined || c === undefined) throw new Error('three stations expected');
   for (const s of lan.stations) await run('ip', ['-n', s.netns, 'addr', 'flush', 'dev', 'eth0']);
-  const script = join(dir, 'udhcpc.sh');
-  await writeFile(script, UDHCPC_SCRIPT);
-  await chmod(script, 0o755);
+  const script = await udhcpcScript(dir);
   const macA = await mac(a);
   const macB = await mac(b);
 

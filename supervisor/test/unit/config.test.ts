@@ -261,9 +261,24 @@ t.test('a station LAN: defaults of the seed, consoles on their own address, port
     nftTable: 'tabula',
     httpPort: 80,
     slideshowDir: '/var/lib/tabula/slideshow',
+    dhcp: true,
+    lan: {
+      interface: 'enp5s0',
+      address: '169.254.24.1',
+      prefixLength: 24,
+      dhcpRange: { from: '169.254.24.100', to: '169.254.24.250' },
+      leaseSeconds: 3600,
+      reservations: [],
+      ntp: true,
+      httpPort: 80,
+    },
   });
   t.equal(c.spiceListen, '169.254.25.1', 'VM consoles listen on the console address');
   t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nhttp_port = 5905\n\n${base}`, SOURCE), /stations\.http_port: 5905 is also the signal or Spice port/);
+  t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\ndhcp_range = "10.0.0.5-10.0.0.9"\n\n${base}`, SOURCE), /stations: .*10\.0\.0\.5/, 'a DHCP range outside the station subnet');
+  const reserved = `[stations]\ninterface = "enp5s0"\n[[stations.reservation]]\nmac = "52:54:00:aa:bb:cc"\naddress = "169.254.24.20"\nname = "kiosk-1"\n\n${base}`;
+  t.same(parseConfig(reserved, SOURCE).stations?.lan.reservations, [{ mac: '52:54:00:aa:bb:cc', address: '169.254.24.20', name: 'kiosk-1' }]);
+  t.throws(() => parseConfig(reserved.replace('52:54:00:aa:bb:cc', 'nonsense'), SOURCE), /stations: .*nonsense/, 'a bad MAC is refused, naming it');
   t.equal(c.pools[0]?.consoleTickets, false);
   t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nspice_port = 5921\n\n${base}`, SOURCE), /stations\.spice_port: 5921 is inside pool\[0\]'s console ports/);
   t.throws(() => parseConfig(`[stations]\ninterface = "enp5s0"\nconsole_address = "169.254.24.1"\n\n${base}`, SOURCE), /console_address: must differ/);
