@@ -27,6 +27,10 @@ import { ProcessFaults } from './adapters/process-faults.js';
 import { ProcHostResources } from './adapters/proc-host-resources.js';
 import { StationHttpServer } from './adapters/station-http-server.js';
 import { DnsmasqService } from './adapters/dnsmasq-service.js';
+import { VmDnsService } from './adapters/vm-dns-service.js';
+import { NftVmNetwork } from './adapters/nft-vm-network.js';
+import { FileWhitelistStore } from './adapters/file-whitelist-store.js';
+import { WhitelistKeeper } from './app/whitelist-keeper.js';
 import { ChronyService } from './adapters/chrony-service.js';
 import { renderClientConf } from './render/station-config.js';
 import type { Disposable } from './ports/disposable.js';
@@ -181,6 +185,31 @@ class StationLanServices {
   }
 }
 
+/**
+ * The VMs' network: the bridge, the VM table (applied before the host routes
+ * anything, so VMs are never unconfined), and the resolver of whitelisted
+ * names. A failure leaves VMs without a way out, never with an open one.
+ */
+async function startVmNetwork(config: Config, logger: JournalLogger): Promise<{ keeper: WhitelistKeeper; dns: VmDnsService } | undefined> {
+  const net = config.vmNetwork;
+  if (!net) return undefined;
+  const links = new IpLinks();
+  const dns = new VmDnsService({ dir: `${config.stateDir}/vm-network`, logger });
+  const keeper = new WhitelistKeeper(net, { network: new NftVmNetwork(), resolver: dns, store: new FileWhitelistStore(`${config.stateDir}/whitelist.json`), logger });
+  try {
+    await links.ensureBridge(net.bridge, net.serverAddress, net.prefixLength);
+    const entries = await keeper.load();
+    await new NftVmNetwork().apply(keeper.spec());
+    await links.enableForwarding();
+    await dns.apply({ bridge: net.bridge, subnet: net.subnet, serverAddress: net.serverAddress, leaseSeconds: net.leaseSeconds, upstreams: net.upstreams, table: net.table, dnsTtl: net.dnsTtl }, entries);
+    logger.notice('vm-network-ready', { bridge: net.bridge, subnet: net.subnet, whitelist: keeper.list().length });
+  } catch (e) {
+    const err = asTabulaError(e);
+    logger.err('vm-network-failed', { code: err.code, error: err.message });
+  }
+  return { keeper, dns };
+}
+
 /** What stations fetch over HTTP: client.conf and the slideshow, from the config in force. */
 function openStationEndpoint(reconciler: Reconciler, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
   const st = reconciler.config().stations;
@@ -267,8 +296,19 @@ async function main(): Promise<number> {
     ...(faults ? { faults } : {}),
     ...(stations ? { firewall: new NftFirewall(), conntrack } : {}),
   });
+  const vmNet = await startVmNetwork(config, logger);
   const service = new SupervisorService(
-    { status: () => reconciler.status(), onStatus: (l) => reconciler.onStatus(l), recycle: (name) => reconciler.recycle(name), sessions: (since) => sessionLog.read(since), wipe: () => reconciler.wipe('admin') },
+    {
+      ...(vmNet
+        ? {
+            whitelist: {
+              list: () => vmNet.keeper.list(),
+              set: (entries: string[]) => vmNet.keeper.set(entries),
+              add: (entry: string) => vmNet.keeper.add(entry),
+              remove: (entry: string) => vmNet.keeper.remove(entry),
+            },
+          }
+        : {}), status: () => reconciler.status(), onStatus: (l) => reconciler.onStatus(l), recycle: (name) => reconciler.recycle(name), sessions: (since) => sessionLog.read(since), wipe: () => reconciler.wipe('admin') },
     VERSION,
   );
   const lanServices = new StationLanServices(config.stateDir, logger);
@@ -346,6 +386,8 @@ async function main(): Promise<number> {
     service.stop();
     session.close();
     await lanServices.stop().catch(() => undefined);
+    // The VM table stays: running VMs keep their confinement while no supervisor runs.
+    await vmNet?.dns.stop().catch(() => undefined);
   }
 }
 

@@ -27,7 +27,7 @@ export interface ChronyServiceOptions {
  * configuration first. Off (stopped) when the spec says `ntp = false`.
  */
 export class ChronyService implements NtpService {
-  readonly #daemon: LanDaemon;
+  readonly #daemon: LanDaemon<StationLanSpec>;
 
   constructor(options: ChronyServiceOptions) {
     const command = options.command ?? ['chronyd'];
@@ -35,6 +35,7 @@ export class ChronyService implements NtpService {
     const pidFile = join(options.dir, 'chronyd.pid');
     this.#daemon = new LanDaemon({
       name: 'chronyd',
+      serves: 'station LAN',
       logger: options.logger,
       dir: options.dir,
       configFile,

@@ -29,7 +29,7 @@ export interface DnsmasqServiceOptions {
  * `dnsmasq --test` first. Leases are read from its lease file.
  */
 export class DnsmasqService implements DhcpService {
-  readonly #daemon: LanDaemon;
+  readonly #daemon: LanDaemon<StationLanSpec>;
   readonly #leaseFile: string;
 
   constructor(options: DnsmasqServiceOptions) {
@@ -38,6 +38,7 @@ export class DnsmasqService implements DhcpService {
     this.#leaseFile = join(options.dir, 'dnsmasq.leases');
     this.#daemon = new LanDaemon({
       name: 'dnsmasq',
+      serves: 'station LAN',
       logger: options.logger,
       dir: options.dir,
       configFile,

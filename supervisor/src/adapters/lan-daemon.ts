@@ -1,27 +1,28 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { TabulaError } from '../domain/errors.js';
-import type { StationLanSpec } from '../domain/station-lan.js';
 import type { Logger } from '../ports/logger.js';
 import { SupervisedProcess, type SupervisedProcessOptions } from './supervised-process.js';
 
 const CHECK_TIMEOUT_MS = 10_000;
 
-/** What differs between the station LAN's daemons. */
-export interface LanDaemonOptions {
+/** What differs between the daemons the supervisor runs for its networks (station LAN, VM network). */
+export interface LanDaemonOptions<S> {
   /** The daemon's name in logs and errors. */
   readonly name: string;
+  /** What it serves, in messages: "station LAN", "VM network". */
+  readonly serves: string;
   readonly logger: Logger;
   /** Its private directory (created 0700). */
   readonly dir: string;
   /** The configuration file, inside `dir`. */
   readonly configFile: string;
   /** Problems with the spec (stationLanProblems); any makes apply refuse it before rendering. */
-  readonly validate: (spec: StationLanSpec) => string[];
+  readonly validate: (spec: S) => string[];
   /** Whether the spec wants this daemon running at all. */
-  readonly wanted: (spec: StationLanSpec) => boolean;
+  readonly wanted: (spec: S) => boolean;
   /** The configuration text (throws TabulaError config-invalid for values it cannot write). */
-  readonly render: (spec: StationLanSpec) => string;
+  readonly render: (spec: S) => string;
   /** argv that checks a configuration file and exits non-zero, saying why on stderr, if it is bad. */
   readonly checkArgv: (file: string) => readonly string[];
   /** argv that runs the daemon in the foreground with `configFile`. */
@@ -38,14 +39,14 @@ export interface LanDaemonOptions {
  * the rollback: a daemon that does not come up with the new file gets the
  * previous one back and is started again.
  */
-export class LanDaemon {
+export class LanDaemon<S> {
   readonly process: SupervisedProcess;
-  readonly #o: LanDaemonOptions;
+  readonly #o: LanDaemonOptions<S>;
   /** The configuration the running daemon was started with (what a rollback restores). */
   #applied: string | undefined;
   #lane: Promise<unknown> = Promise.resolve();
 
-  constructor(options: LanDaemonOptions) {
+  constructor(options: LanDaemonOptions<S>) {
     this.#o = options;
     this.process = new SupervisedProcess({
       ...options.process,
@@ -59,7 +60,7 @@ export class LanDaemon {
     return this.process.running;
   }
 
-  apply(spec: StationLanSpec): Promise<void> {
+  apply(spec: S): Promise<void> {
     return this.#serially(() => this.#apply(spec));
   }
 
@@ -70,10 +71,10 @@ export class LanDaemon {
     });
   }
 
-  async #apply(spec: StationLanSpec): Promise<void> {
+  async #apply(spec: S): Promise<void> {
     const { name, logger, dir, configFile } = this.#o;
     const problems = this.#o.validate(spec);
-    if (problems.length > 0) throw new TabulaError('config-invalid', `station LAN: ${problems.join('; ')}`);
+    if (problems.length > 0) throw new TabulaError('config-invalid', `${this.#o.serves}: ${problems.join('; ')}`);
     if (!this.#o.wanted(spec)) {
       if (this.process.running || this.#applied !== undefined) logger.notice('lan-service-off', { service: name });
       await this.process.stop();
@@ -110,7 +111,7 @@ export class LanDaemon {
       if (previous === undefined) await rm(configFile, { force: true });
       else await writeAtomic(configFile, previous);
       if (previous === undefined || !wasRunning) {
-        throw new TabulaError('internal', `${name} did not come up with the new station LAN configuration: ${why}`, { cause: e });
+        throw new TabulaError('internal', `${name} did not come up with the new ${this.#o.serves} configuration: ${why}`, { cause: e });
       }
       try {
         await this.#start({ keepTrying: true });
@@ -118,9 +119,9 @@ export class LanDaemon {
       } catch (again) {
         this.#applied = previous;
         const how = again instanceof Error ? again.message : String(again);
-        throw new TabulaError('internal', `${name} did not come up with the new station LAN configuration (${why}), nor with the previous one, which it keeps retrying (${how})`, { cause: e });
+        throw new TabulaError('internal', `${name} did not come up with the new ${this.#o.serves} configuration (${why}), nor with the previous one, which it keeps retrying (${how})`, { cause: e });
       }
-      throw new TabulaError('internal', `${name} did not come up with the new station LAN configuration, so the previous one is back: ${why}`, { cause: e });
+      throw new TabulaError('internal', `${name} did not come up with the new ${this.#o.serves} configuration, so the previous one is back: ${why}`, { cause: e });
     }
   }
 
@@ -140,7 +141,7 @@ export class LanDaemon {
           const reason = timedOut ? `it did not finish within ${CHECK_TIMEOUT_MS} ms` : error.message;
           return reject(new TabulaError('internal', `cannot check the ${this.#o.name} configuration: ${reason}`, { cause: error, retryable: timedOut }));
         }
-        reject(new TabulaError('config-invalid', `${this.#o.name} refuses the station LAN configuration: ${summary(stderr || stdout) || error.message}`, { cause: error }));
+        reject(new TabulaError('config-invalid', `${this.#o.name} refuses the ${this.#o.serves} configuration: ${summary(stderr || stdout) || error.message}`, { cause: error }));
       });
     });
   }

@@ -120,6 +120,7 @@ export function domainSpec(config: Config, pool: PoolConfig, name: string, recor
     ...(pool.initrd === undefined ? {} : { initrd: pool.initrd }),
     ...(pool.cmdline === undefined ? {} : { cmdline: pool.cmdline }),
     spice: { port: pool.spicePortBase + record.slot, listen: config.spiceListen, ...password },
+    ...(config.vmNetwork ? { bridge: config.vmNetwork.bridge } : {}),
     record,
   };
 }

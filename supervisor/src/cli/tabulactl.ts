@@ -20,6 +20,10 @@ Commands:
   wipe --yes        emergency wipe: destroy every VM, delete every disk, end every
                     session; the pools are then rebuilt from the golden images
 
+  whitelist list | add ENTRY | remove ENTRY | set [ENTRY...]
+                    what the VMs may reach: example.org, *.example.org, 203.0.113.0/24;
+                    applies at once, sessions go on
+
 Options:
   --json            machine-readable output
   --csv             (sessions) comma-separated values, for spreadsheets
@@ -193,6 +197,24 @@ async function run(argv: string[]): Promise<number> {
           translate,
         )) as [number, number, number];
         process.stdout.write(json ? JSON.stringify({ domains, files, sessions }) + '\n' : `wiped: ${domains} VMs, ${files} files, ${sessions} sessions ended\n`);
+        return 0;
+      }
+      case 'whitelist': {
+        const [action, ...entries] = rest;
+        const methods: Record<string, [string, string, unknown[]]> = {
+          list: ['ListWhitelist', '', []],
+          add: ['AddToWhitelist', 's', [entries[0]]],
+          remove: ['RemoveFromWhitelist', 's', [entries[0]]],
+          set: ['SetWhitelist', 'as', [entries]],
+        };
+        const m = action === undefined ? undefined : methods[action];
+        if (m === undefined) throw new TabulaError('invalid-argument', 'whitelist: expected list, add ENTRY, remove ENTRY or set [ENTRY...]');
+        if ((action === 'add' || action === 'remove') && entries.length !== 1) throw new TabulaError('invalid-argument', `whitelist ${action} takes one entry`);
+        if (action === 'list' && entries.length > 0) throw new TabulaError('invalid-argument', 'whitelist list takes no arguments');
+        const [member, signature, body] = m;
+        const [list] = await call(bus, { destination: BUS_NAME, path: ROOT_PATH, interface: ROOT_IFACE, member, ...(signature ? { signature, body } : {}) }, TIMEOUT_MS, translate);
+        const out = list as string[];
+        process.stdout.write(json ? JSON.stringify(out) + '\n' : out.length === 0 ? 'the whitelist is empty: VMs reach nothing beyond the server\n' : out.join('\n') + '\n');
         return 0;
       }
       default:

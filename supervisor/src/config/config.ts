@@ -2,8 +2,10 @@ import { parse as parseToml } from 'smol-toml';
 import type { ZodIssue } from 'zod';
 import { TabulaError } from '../domain/errors.js';
 import type { SessionLimits } from '../domain/session-limits.js';
-import { stationLanProblems, type StationLanSpec } from '../domain/station-lan.js';
-import { configSchema } from './schema.js';
+import { ipv4String, stationLanProblems, subnetOf, type StationLanSpec } from '../domain/station-lan.js';
+import { parseWhitelist, type WhitelistEntry } from '../domain/whitelist.js';
+import { configSchema, type RawConfig } from './schema.js';
+import { isIpv4 } from '../domain/firewall.js';
 
 export interface PoolConfig {
   readonly name: string;
@@ -41,6 +43,25 @@ export interface StationsConfig {
   readonly dhcp: boolean;
 }
 
+/** The VMs' network (see docs/vm-network.md). */
+export interface VmNetworkConfig {
+  readonly bridge: string;
+  readonly serverAddress: string;
+  readonly prefixLength: number;
+  /** Canonical: `10.88.0.0/24`. */
+  readonly subnet: string;
+  readonly upstreams: readonly string[];
+  /** The whitelist as configured: the factory default until staff change it (then the state directory's copy rules). */
+  readonly whitelist: readonly WhitelistEntry[];
+  /** Ranges no whitelist entry may open: the station LAN and the consoles' address. */
+  readonly forbidden: readonly string[];
+  readonly table: string;
+  readonly leaseSeconds: number;
+  readonly dnsTtl: number;
+  readonly resolvedTimeout: number;
+  readonly masquerade: boolean;
+}
+
 export interface Config {
   readonly source: string;
   readonly stateDir: string;
@@ -56,6 +77,7 @@ export interface Config {
   readonly memoryReserveMiB: number;
   readonly diskReserveMiB: number;
   readonly stations?: StationsConfig;
+  readonly vmNetwork?: VmNetworkConfig;
   readonly pools: readonly PoolConfig[];
 }
 
@@ -123,6 +145,7 @@ export function parseConfig(text: string, source: string): Config {
     if (problems.length > 0) throw new TabulaError('config-invalid', `${source}: stations: ${problems.join('; ')}`);
   }
   if (stations) checkStationPorts(stations, pools, source);
+  const vmNetwork = parsed.data.vm_network && vmNetworkOf(parsed.data.vm_network, stations, source);
   return deepFreeze({
     source,
     stateDir: s.state_dir,
@@ -135,8 +158,43 @@ export function parseConfig(text: string, source: string): Config {
     memoryReserveMiB: s.memory_reserve,
     diskReserveMiB: s.disk_reserve,
     ...(stations ? { stations } : {}),
+    ...(vmNetwork ? { vmNetwork } : {}),
     pools,
   });
+}
+
+function vmNetworkOf(raw: NonNullable<RawConfig['vm_network']>, stations: StationsConfig | undefined, source: string): VmNetworkConfig {
+  const [serverAddress = '', prefix = ''] = raw.address.split('/');
+  const prefixLength = Number(prefix);
+  const bad = (why: string) => new TabulaError('config-invalid', `${source}: vm_network.${why}`);
+  if (!isIpv4(serverAddress) || !Number.isInteger(prefixLength) || prefixLength < 8 || prefixLength > 30) throw bad(`address: ${JSON.stringify(raw.address)} is not an IPv4 address with a prefix of 8 to 30`);
+  const net = subnetOf(serverAddress, prefixLength);
+  const subnet = `${ipv4String(net.network)}/${prefixLength}`;
+  // The station LAN and the consoles are never a VM's business, whatever the whitelist says.
+  const forbidden = stations ? [`${ipv4String(subnetOf(stations.address, stations.lan.prefixLength).network)}/${stations.lan.prefixLength}`, `${stations.consoleAddress}/32`] : [];
+  let whitelist: WhitelistEntry[];
+  try {
+    whitelist = parseWhitelist(raw.whitelist, [subnet, ...forbidden]);
+  } catch (e) {
+    throw bad(`whitelist: ${(e as Error).message}`);
+  }
+  if (stations && raw.nft_table === stations.nftTable) throw bad(`nft_table: "${raw.nft_table}" is also the station LAN's table`);
+  if (stations && raw.bridge === stations.interface) throw bad(`bridge: "${raw.bridge}" is the station interface: VMs and stations never share a link`);
+  if (whitelist.some((w) => w.kind === 'name') && raw.upstream_dns.length === 0) throw bad('upstream_dns: whitelisted names need at least one DNS server to resolve them');
+  return {
+    bridge: raw.bridge,
+    serverAddress,
+    prefixLength,
+    subnet,
+    upstreams: raw.upstream_dns,
+    whitelist,
+    forbidden,
+    table: raw.nft_table,
+    leaseSeconds: raw.lease_time,
+    dnsTtl: raw.dns_ttl,
+    resolvedTimeout: raw.resolved_timeout,
+    masquerade: raw.masquerade,
+  };
 }
 
 function metricsListen(text: string, source: string): { metricsListen?: { host: string; port: number } } {

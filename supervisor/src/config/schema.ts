@@ -83,6 +83,27 @@ const stationsSchema = z
   })
   .strict();
 
+/** The VMs' own network: a bridge behind the server, confined to DHCP, DNS and the whitelist. */
+const vmNetworkSchema = z
+  .object({
+    bridge: interfaceName.default('tabula-vms'),
+    /** The server's address on the bridge, with the VM subnet's prefix. */
+    address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be "ADDRESS/PREFIX", e.g. "10.88.0.1/24"').default('10.88.0.1/24'),
+    /** DNS servers the VMs' resolver asks for whitelisted names. */
+    upstream_dns: z.array(ipv4).default([]),
+    /** Names (`example.org`, `*.example.org`) and addresses or CIDRs the VMs may reach; staff change it with `tabulactl whitelist`. */
+    whitelist: z.array(z.string()).default([]),
+    nft_table: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/).default('tabula_vms'),
+    lease_time: z.number().int().min(120).max(604_800).default(3600),
+    /** Seconds an answer is cached and handed out for. */
+    dns_ttl: z.number().int().min(5).max(3600).default(60),
+    /** Seconds an address learnt for a whitelisted name stays open after its last new connection. */
+    resolved_timeout: z.number().int().min(30).max(86_400).default(600),
+    /** Source-NAT the VMs' traffic to the server's address on the way out. */
+    masquerade: z.boolean().default(true),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     supervisor: z
@@ -113,6 +134,7 @@ export const configSchema = z
       .strict()
       .default({}),
     stations: stationsSchema.optional(),
+    vm_network: vmNetworkSchema.optional(),
     pool: z.array(poolSchema).default([]),
   })
   .strict();

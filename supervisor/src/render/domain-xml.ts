@@ -19,6 +19,8 @@ export interface DomainSpec {
   readonly cmdline?: string;
   /** No password: ticketing off for good (QEMU can never be given one later). */
   readonly spice: { readonly port: number; readonly listen: string; readonly password?: string };
+  /** The VM bridge its one NIC is plugged into; none: no network at all. */
+  readonly bridge?: string;
   readonly record: VmRecord;
 }
 
@@ -29,7 +31,8 @@ export interface DomainSpec {
  *   session, and a VM is never started twice.
  * - Spice gets a password unless the pool turns tickets off: a domain defined
  *   without one runs with ticketing disabled and can never be given one later.
- * - No network interface here: a VM gets only the network the supervisor gives it.
+ * - At most one NIC, on the supervisor's VM bridge, with its port isolated: a
+ *   VM reaches no other VM even below IP, and only what the VM table allows.
  */
 export function renderDomainXml(s: DomainSpec): string {
   const firmware = s.firmware === 'uefi' ? " firmware='efi'" : '';
@@ -75,7 +78,12 @@ ${kernelBoot}
       <source mode='bind'/>
       <target type='virtio' name='${AGENT_CHANNEL}'/>
     </channel>
-    <serial type='file'>
+${s.bridge === undefined ? '' : `    <interface type='bridge'>
+      <source bridge='${esc(s.bridge)}'/>
+      <model type='virtio'/>
+      <port isolated='yes'/>
+    </interface>
+`}    <serial type='file'>
       <source path='${esc(s.consoleLogPath)}'/>
       <target port='0'/>
     </serial>

@@ -285,3 +285,15 @@ t.test('a station LAN: defaults of the seed, consoles on their own address, port
   t.throws(() => parseConfig(`[stations]\ninterface = "a-very-long-interface-name"\n\n${base}`, SOURCE), /stations\.interface: must be a network interface name/);
   t.throws(() => parseConfig(`[stations]\n\n${base}`, SOURCE), /stations\.interface: Required/);
 });
+
+t.test('vm_network: the VMs\' subnet, its whitelist checked at load, the station LAN never opened', async (t) => {
+  const st = '[stations]\ninterface = "enp5s0"\n';
+  const base = '[[pool]]\nname = "desk"\ngolden_image = "/g.qcow2"\nsize = 1\n';
+  const c = parseConfig(`${st}\n[vm_network]\nupstream_dns = ["192.0.2.53"]\nwhitelist = ["*.example.org", "203.0.113.0/24"]\n\n${base}`, SOURCE);
+  t.match(c.vmNetwork, { bridge: 'tabula-vms', serverAddress: '10.88.0.1', prefixLength: 24, subnet: '10.88.0.0/24', table: 'tabula_vms', forbidden: ['169.254.24.0/24', '169.254.25.1/32'] });
+  t.equal(c.vmNetwork?.whitelist.length, 2);
+  t.throws(() => parseConfig(`${st}\n[vm_network]\nwhitelist = ["169.254.24.0/24"]\n\n${base}`, SOURCE), /vm_network\.whitelist: .*169\.254\.24\.0\/24/, 'the station LAN cannot be whitelisted');
+  t.throws(() => parseConfig(`[vm_network]\nwhitelist = ["example.org"]\n\n${base}`, SOURCE), /vm_network\.upstream_dns: whitelisted names need/, 'names need a DNS server');
+  t.throws(() => parseConfig(`[vm_network]\naddress = "10.88.0.1"\n\n${base}`, SOURCE), /vm_network\.address/, 'an address without a prefix');
+  t.throws(() => parseConfig(`${st}\n[vm_network]\nbridge = "enp5s0"\n\n${base}`, SOURCE), /vm_network\.bridge: "enp5s0" is the station interface/);
+});

@@ -243,3 +243,9 @@ t.test('renderVmRecord writes the namespace only when asked', async (t) => {
   t.match(renderVmRecord(RECORD, true), new RegExp(`^<tabula:vm xmlns:tabula="${METADATA_NS}" `));
   t.match(renderVmRecord(RECORD, false), /^<vm pool="desk" slot="3" state="booting" created="2030-05-06T07:08:09.123Z" state-since="2030-05-06T07:08:10.623Z" boot-deadline="2030-05-06T07:11:10.623Z"\/>$/);
 });
+
+t.test('a VM network: one virtio NIC on the VM bridge with its port isolated; none without', async (t) => {
+  const xml = renderDomainXml(spec({ bridge: 'tabula-vms' }));
+  t.match(xml, /<interface type='bridge'>\s*<source bridge='tabula-vms'\/>\s*<model type='virtio'\/>\s*<port isolated='yes'\/>\s*<\/interface>/);
+  t.notMatch(renderDomainXml(spec()), /<interface/);
+});

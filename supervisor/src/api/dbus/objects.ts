@@ -1,5 +1,5 @@
 import dbus from 'dbus-next';
-import { isTabulaError } from '../../domain/errors.js';
+import { isTabulaError, TabulaError } from '../../domain/errors.js';
 import type { SessionLogEntry } from '../../domain/session-log.js';
 import { errorName, POOL_IFACE, ROOT_IFACE, VM_IFACE } from './names.js';
 
@@ -55,6 +55,13 @@ export interface RootActions {
   listSessions(since: number): Promise<SessionLogEntry[]>;
   /** Removes every VM, disk and session Tabula has; the pools are then rebuilt. */
   wipe(): Promise<{ domains: number; files: number; sessions: number }>;
+  /** The VMs' whitelist; absent without a VM network (the methods then answer NotFound). */
+  readonly whitelist?: {
+    list(): string[];
+    set(entries: string[]): Promise<string[]>;
+    add(entry: string): Promise<string[]>;
+    remove(entry: string): Promise<string[]>;
+  };
 }
 
 /** A session log entry as a{sv}: absent values are absent keys; times in ms since the epoch. */
@@ -97,6 +104,22 @@ export class RootObject extends SnapshotInterface {
       return [r.domains, r.files, r.sessions];
     });
   }
+  ListWhitelist(): Promise<string[]> {
+    return guarded(async () => this.#whitelist().list());
+  }
+  SetWhitelist(entries: string[]): Promise<string[]> {
+    return guarded(() => this.#whitelist().set(entries));
+  }
+  AddToWhitelist(entry: string): Promise<string[]> {
+    return guarded(() => this.#whitelist().add(entry));
+  }
+  RemoveFromWhitelist(entry: string): Promise<string[]> {
+    return guarded(() => this.#whitelist().remove(entry));
+  }
+  #whitelist(): NonNullable<RootActions['whitelist']> {
+    if (!this.#actions.whitelist) throw new TabulaError('not-found', 'no VM network is configured ([vm_network]), so there is no whitelist');
+    return this.#actions.whitelist;
+  }
 }
 defineGetters(RootObject, Object.keys(ROOT_PROPS));
 RootObject.configureMembers({
@@ -105,6 +128,10 @@ RootObject.configureMembers({
     RecycleVm: { inSignature: 's', outSignature: '' },
     ListSessions: { inSignature: 't', outSignature: 'aa{sv}' },
     Wipe: { inSignature: '', outSignature: 'uuu' },
+    ListWhitelist: { inSignature: '', outSignature: 'as' },
+    SetWhitelist: { inSignature: 'as', outSignature: 'as' },
+    AddToWhitelist: { inSignature: 's', outSignature: 'as' },
+    RemoveFromWhitelist: { inSignature: 's', outSignature: 'as' },
   },
 });
 

@@ -4,7 +4,7 @@ import { TabulaError } from '../../domain/errors.js';
 import type { SessionLogEntry } from '../../domain/session-log.js';
 import type { Disposable } from '../../ports/disposable.js';
 import { BUS_NAME, poolPath, ROOT_PATH, vmPath } from './names.js';
-import { PoolObject, RootObject, VmObject } from './objects.js';
+import { PoolObject, RootObject, VmObject, type RootActions } from './objects.js';
 
 export interface SupervisorApi {
   status(): SupervisorStatus;
@@ -14,6 +14,7 @@ export interface SupervisorApi {
   sessions(since: number): Promise<SessionLogEntry[]>;
   /** Removes everything Tabula owns (root only, by the bus policy); the pools are then rebuilt. */
   wipe(): Promise<WipeReport>;
+  readonly whitelist?: RootActions['whitelist'];
 }
 
 /**
@@ -33,7 +34,12 @@ export class SupervisorService {
   constructor(api: SupervisorApi, version: string) {
     this.#api = api;
     this.#version = version;
-    this.#root = new RootObject({ recycleVm: (name) => api.recycle(name), listSessions: (since) => api.sessions(since), wipe: () => api.wipe() });
+    this.#root = new RootObject({
+      recycleVm: (name) => api.recycle(name),
+      listSessions: (since) => api.sessions(since),
+      wipe: () => api.wipe(),
+      ...(api.whitelist ? { whitelist: api.whitelist } : {}),
+    });
   }
 
   /**
