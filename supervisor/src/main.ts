@@ -31,6 +31,7 @@ import { VmDnsService } from './adapters/vm-dns-service.js';
 import { NftVmNetwork } from './adapters/nft-vm-network.js';
 import { FileWhitelistStore } from './adapters/file-whitelist-store.js';
 import { WhitelistKeeper } from './app/whitelist-keeper.js';
+import { BlockedReporter } from './app/blocked-reporter.js';
 import { ChronyService } from './adapters/chrony-service.js';
 import { renderClientConf } from './render/station-config.js';
 import type { Disposable } from './ports/disposable.js';
@@ -190,16 +191,17 @@ class StationLanServices {
  * anything, so VMs are never unconfined), and the resolver of whitelisted
  * names. A failure leaves VMs without a way out, never with an open one.
  */
-async function startVmNetwork(config: Config, logger: JournalLogger): Promise<{ keeper: WhitelistKeeper; dns: VmDnsService } | undefined> {
+async function startVmNetwork(config: Config, logger: JournalLogger): Promise<{ keeper: WhitelistKeeper; dns: VmDnsService; blocked: BlockedReporter } | undefined> {
   const net = config.vmNetwork;
   if (!net) return undefined;
   const links = new IpLinks();
   const dns = new VmDnsService({ dir: `${config.stateDir}/vm-network`, logger });
-  const keeper = new WhitelistKeeper(net, { network: new NftVmNetwork(), resolver: dns, store: new FileWhitelistStore(`${config.stateDir}/whitelist.json`), logger });
+  const network = new NftVmNetwork();
+  const keeper = new WhitelistKeeper(net, { network, resolver: dns, store: new FileWhitelistStore(`${config.stateDir}/whitelist.json`), logger });
   try {
     await links.ensureBridge(net.bridge, net.serverAddress, net.prefixLength);
     const entries = await keeper.load();
-    await new NftVmNetwork().apply(keeper.spec());
+    await network.apply(keeper.spec());
     await links.enableForwarding();
     await dns.apply({ bridge: net.bridge, subnet: net.subnet, serverAddress: net.serverAddress, leaseSeconds: net.leaseSeconds, upstreams: net.upstreams, table: net.table, dnsTtl: net.dnsTtl }, entries);
     logger.notice('vm-network-ready', { bridge: net.bridge, subnet: net.subnet, whitelist: keeper.list().length });
@@ -207,7 +209,17 @@ async function startVmNetwork(config: Config, logger: JournalLogger): Promise<{ 
     const err = asTabulaError(e);
     logger.err('vm-network-failed', { code: err.code, error: err.message });
   }
-  return { keeper, dns };
+  return { keeper, dns, blocked: new BlockedReporter(network, net.table, logger) };
+}
+
+/** How often the VMs' blocked attempts are summed up in the journal. */
+const BLOCKED_REPORT_MS = 15_000;
+
+async function reportBlocked(reporter: BlockedReporter, clock: SystemClock, stop: AbortSignal): Promise<void> {
+  while (!stop.aborted) {
+    await clock.sleep(BLOCKED_REPORT_MS, stop);
+    if (!stop.aborted) await reporter.report();
+  }
 }
 
 /** What stations fetch over HTTP: client.conf and the slideshow, from the config in force. */
@@ -373,6 +385,7 @@ async function main(): Promise<number> {
         logger.err('metrics-unavailable', { code: err.code, error: err.message });
       }
     }
+    if (vmNet) void reportBlocked(vmNet.blocked, clock, stop.signal);
     // VMs are left running on exit: the next start adopts them.
     await reconciler.run(stop.signal);
     return 0;

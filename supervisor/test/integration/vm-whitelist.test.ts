@@ -109,6 +109,8 @@ t.test('a VM gets its lease from the supervisor and reaches only whitelisted nam
   const vmAddress = /offer ip=(\S+)/.exec(lease.out)?.[1] ?? '';
   const blocked = (await run('nft', ['-j', 'list', 'set', 'inet', TABLE, 'blocked4'])).stdout;
   t.ok(blocked.includes(`"${vmAddress}"`), `the blocked attempts are counted for the VM (${vmAddress})`);
+  const reported = await supervisor.waitForLine(new RegExp(`event=vm-blocked address=${vmAddress.replace(/\./g, '\\.')} packets=\\d+`), 30_000);
+  t.ok(reported, `and reported in the journal (${reported})`);
 });
 
 t.test('tabulactl whitelist: add opens a name live, remove closes it, bad entries are refused whole', async (t) => {
