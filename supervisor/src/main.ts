@@ -34,6 +34,7 @@ import { WhitelistKeeper } from './app/whitelist-keeper.js';
 import { BlockedReporter } from './app/blocked-reporter.js';
 import { ChronyService } from './adapters/chrony-service.js';
 import { renderClientConf } from './render/station-config.js';
+import { stationsFromLeases, type StationView } from './domain/station-lan.js';
 import type { Disposable } from './ports/disposable.js';
 import { parseConfig, type Config } from './config/config.js';
 import { asTabulaError, TabulaError } from './domain/errors.js';
@@ -184,6 +185,13 @@ class StationLanServices {
   async stop(): Promise<void> {
     await Promise.all([this.#dhcp.stop(), this.#ntp.stop()]);
   }
+
+  /** Stations with a current lease; none without DHCP. */
+  async stations(config: Config, now: number): Promise<StationView[]> {
+    const st = config.stations;
+    if (!st?.dhcp) return [];
+    return stationsFromLeases(await this.#dhcp.leases(), st.lan.leaseSeconds, now);
+  }
 }
 
 /**
@@ -309,6 +317,7 @@ async function main(): Promise<number> {
     ...(stations ? { firewall: new NftFirewall(), conntrack } : {}),
   });
   const vmNet = await startVmNetwork(config, logger);
+  const lanServices = new StationLanServices(config.stateDir, logger);
   const service = new SupervisorService(
     {
       ...(vmNet
@@ -320,10 +329,16 @@ async function main(): Promise<number> {
               remove: (entry: string) => vmNet.keeper.remove(entry),
             },
           }
-        : {}), status: () => reconciler.status(), onStatus: (l) => reconciler.onStatus(l), recycle: (name) => reconciler.recycle(name), sessions: (since) => sessionLog.read(since), wipe: () => reconciler.wipe('admin') },
+        : {}),
+      status: () => reconciler.status(),
+      onStatus: (l) => reconciler.onStatus(l),
+      recycle: (name) => reconciler.recycle(name),
+      sessions: (since) => sessionLog.read(since),
+      wipe: () => reconciler.wipe('admin'),
+      stations: () => lanServices.stations(reconciler.config(), clock.now()),
+    },
     VERSION,
   );
-  const lanServices = new StationLanServices(config.stateDir, logger);
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {

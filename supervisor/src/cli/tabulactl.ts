@@ -4,7 +4,7 @@ import { call, type Bus } from '../adapters/dbus/call.js';
 import { connectSystemBus } from '../adapters/dbus/connect.js';
 import { BUS_NAME, ERROR_PREFIX, POOL_IFACE, ROOT_IFACE, ROOT_PATH, VM_IFACE } from '../api/dbus/names.js';
 import { TabulaError, type ErrorCode } from '../domain/errors.js';
-import { formatStatus, type StatusView } from './format.js';
+import { formatStatus, table, type StatusView } from './format.js';
 import { formatSessions, parseSince } from './sessions.js';
 import type { SessionLogEntry } from '../domain/session-log.js';
 import { renderSessionsCsv } from '../render/session-csv.js';
@@ -20,6 +20,7 @@ Commands:
   wipe --yes        emergency wipe: destroy every VM, delete every disk, end every
                     session; the pools are then rebuilt from the golden images
 
+  stations          stations on the station LAN (from their DHCP leases)
   whitelist list | add ENTRY | remove ENTRY | set [ENTRY...]
                     what the VMs may reach: example.org, *.example.org, 203.0.113.0/24;
                     applies at once, sessions go on
@@ -197,6 +198,20 @@ async function run(argv: string[]): Promise<number> {
           translate,
         )) as [number, number, number];
         process.stdout.write(json ? JSON.stringify({ domains, files, sessions }) + '\n' : `wiped: ${domains} VMs, ${files} files, ${sessions} sessions ended\n`);
+        return 0;
+      }
+      case 'stations': {
+        if (rest.length > 0) throw new TabulaError('invalid-argument', 'stations takes no arguments');
+        const [list] = await call(bus, { destination: BUS_NAME, path: ROOT_PATH, interface: ROOT_IFACE, member: 'ListStations' }, TIMEOUT_MS, translate);
+        const stations = (unwrap(list) as Array<Record<string, unknown>>).map((d) => ({
+          address: d['Address'] as string,
+          mac: d['Mac'] as string,
+          ...(d['Name'] === undefined ? {} : { name: d['Name'] as string }),
+          lastSeen: d['LastSeen'] as number,
+        }));
+        if (json) process.stdout.write(JSON.stringify(stations, null, 2) + '\n');
+        else if (stations.length === 0) process.stdout.write('no station has a lease\n');
+        else process.stdout.write(table([['ADDRESS', 'MAC', 'NAME', 'LAST SEEN'], ...stations.map((s) => [s.address, s.mac, s.name ?? '-', new Date(s.lastSeen).toISOString().replace('T', ' ').slice(0, 19)])]));
         return 0;
       }
       case 'whitelist': {

@@ -265,3 +265,26 @@ export function parseLeases(text: string): Lease[] {
   }
   return leases.sort((a, b) => ipv4Number(a.address) - ipv4Number(b.address));
 }
+
+/** A station as staff see it: from its DHCP lease. */
+export interface StationView {
+  readonly address: string;
+  readonly mac: string;
+  readonly name?: string;
+  /** When it last asked for (or renewed) its lease: the lease's start, ms since the epoch. */
+  readonly lastSeen: number;
+  readonly leaseExpires: number;
+}
+
+/** The station list from the leases: a lease is renewed halfway, so its start is when the station was last heard. */
+export function stationsFromLeases(leases: readonly Lease[], leaseSeconds: number, now: number): StationView[] {
+  return leases
+    .filter((l) => l.expiresAt > now)
+    .map((l) => ({
+      address: l.address,
+      mac: l.mac,
+      ...(l.name === undefined ? {} : { name: l.name }),
+      lastSeen: Number.isFinite(l.expiresAt) ? l.expiresAt - leaseSeconds * 1000 : now,
+      leaseExpires: l.expiresAt,
+    }));
+}

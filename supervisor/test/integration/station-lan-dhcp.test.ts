@@ -7,7 +7,7 @@ import t from 'tap';
 import { makeTestRoot, run, testConfig, waitFor, writeConfig } from '../helpers/env.js';
 import { dhcp, mac, ntpQuery, udhcpcScript } from '../helpers/station-dhcp.js';
 import { makeStationLan, removeStationWorld, stationsSection, type Station } from '../helpers/station-lan.js';
-import { SupervisorProcess } from '../helpers/supervisor-process.js';
+import { SupervisorProcess, tabulactl } from '../helpers/supervisor-process.js';
 
 const root = await makeTestRoot('lan');
 const lan = await makeStationLan('lan', 2);
@@ -45,6 +45,11 @@ t.test('a station gets its lease and its time from the supervisor', async (t) =>
   const b = await dhcp(B, script, 'kiosk-b');
   t.match(b.offer?.ip ?? '', /^169\.254\.24\.(1\d\d|2[0-4]\d|250)$/, `another station gets one from the range (${b.offer?.ip})`);
   t.match(await ntpQuery(A), /System clock wrong by -?\d+\.\d+ seconds/, 'NTP answers the station');
+
+  const listed = JSON.parse((await tabulactl('stations', '--json')).stdout) as Array<{ address: string; mac: string; name?: string; lastSeen: number }>;
+  t.match(listed.find((s) => s.address === '169.254.24.20'), { mac: macA.toLowerCase(), name: 'kiosk-a' }, 'tabulactl stations: the reserved station, by name and MAC');
+  t.ok(listed.some((s) => s.address === b.offer?.ip && s.name === 'kiosk-b'), 'and the other, by the name it sent');
+  t.ok(listed.every((s) => Math.abs(Date.now() - s.lastSeen) < 60_000), 'both seen just now');
 });
 
 t.test('a reload with a bad reservation is refused; the old DHCP server goes on serving', async (t) => {

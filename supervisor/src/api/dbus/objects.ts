@@ -1,6 +1,7 @@
 import dbus from 'dbus-next';
 import { isTabulaError, TabulaError } from '../../domain/errors.js';
 import type { SessionLogEntry } from '../../domain/session-log.js';
+import type { StationView } from '../../domain/station-lan.js';
 import { errorName, POOL_IFACE, ROOT_IFACE, VM_IFACE } from './names.js';
 
 const { Interface, ACCESS_READ } = dbus.interface;
@@ -55,6 +56,8 @@ export interface RootActions {
   listSessions(since: number): Promise<SessionLogEntry[]>;
   /** Removes every VM, disk and session Tabula has; the pools are then rebuilt. */
   wipe(): Promise<{ domains: number; files: number; sessions: number }>;
+  /** Stations with a current DHCP lease (none when the supervisor serves no DHCP). */
+  listStations(): Promise<StationView[]>;
   /** The VMs' whitelist; absent without a VM network (the methods then answer NotFound). */
   readonly whitelist?: {
     list(): string[];
@@ -104,6 +107,17 @@ export class RootObject extends SnapshotInterface {
       return [r.domains, r.files, r.sessions];
     });
   }
+  ListStations(): Promise<Array<Record<string, dbus.Variant>>> {
+    return guarded(async () =>
+      (await this.#actions.listStations()).map((st) => ({
+        Address: new dbus.Variant('s', st.address),
+        Mac: new dbus.Variant('s', st.mac),
+        ...(st.name === undefined ? {} : { Name: new dbus.Variant('s', st.name) }),
+        LastSeen: new dbus.Variant('t', BigInt(Math.max(0, Math.round(st.lastSeen)))),
+        ...(Number.isFinite(st.leaseExpires) ? { LeaseExpires: new dbus.Variant('t', BigInt(Math.round(st.leaseExpires))) } : {}),
+      })),
+    );
+  }
   ListWhitelist(): Promise<string[]> {
     return guarded(async () => this.#whitelist().list());
   }
@@ -128,6 +142,7 @@ RootObject.configureMembers({
     RecycleVm: { inSignature: 's', outSignature: '' },
     ListSessions: { inSignature: 't', outSignature: 'aa{sv}' },
     Wipe: { inSignature: '', outSignature: 'uuu' },
+    ListStations: { inSignature: '', outSignature: 'aa{sv}' },
     ListWhitelist: { inSignature: '', outSignature: 'as' },
     SetWhitelist: { inSignature: 'as', outSignature: 'as' },
     AddToWhitelist: { inSignature: 's', outSignature: 'as' },

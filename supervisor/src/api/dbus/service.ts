@@ -2,6 +2,7 @@ import dbus from 'dbus-next';
 import type { SupervisorStatus, WipeReport } from '../../app/reconciler.js';
 import { TabulaError } from '../../domain/errors.js';
 import type { SessionLogEntry } from '../../domain/session-log.js';
+import type { StationView } from '../../domain/station-lan.js';
 import type { Disposable } from '../../ports/disposable.js';
 import { BUS_NAME, poolPath, ROOT_PATH, vmPath } from './names.js';
 import { PoolObject, RootObject, VmObject, type RootActions } from './objects.js';
@@ -15,6 +16,7 @@ export interface SupervisorApi {
   /** Removes everything Tabula owns (root only, by the bus policy); the pools are then rebuilt. */
   wipe(): Promise<WipeReport>;
   readonly whitelist?: RootActions['whitelist'];
+  stations(): Promise<StationView[]>;
 }
 
 /**
@@ -38,6 +40,7 @@ export class SupervisorService {
       recycleVm: (name) => api.recycle(name),
       listSessions: (since) => api.sessions(since),
       wipe: () => api.wipe(),
+      listStations: () => api.stations(),
       ...(api.whitelist ? { whitelist: api.whitelist } : {}),
     });
   }
