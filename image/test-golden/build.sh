@@ -13,19 +13,33 @@ init_src=$here/init.sh
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 
 # Kernel modules the guest needs, the ones not built into the cloud kernel;
-# their dependencies are added from the modules' own metadata.
+# their dependencies are added from the modules' own metadata. init loads the
+# first list before anything else, the network list only when the VM has a NIC,
+# after it reports up.
 wanted_modules=(virtio_pci virtio_blk virtio_console)
+wanted_net_modules=(virtio_net)
 
 # VGA text console plus serial; the last console= becomes /dev/console.
 cmdline="console=tty0 console=ttyS0 quiet loglevel=3 consoleblank=0"
 
-outputs=(vmlinuz initrd.img golden.qcow2 cmdline)
+outputs=(vmlinuz initrd.img golden.qcow2 cmdline manifest)
+
+# What goes into the image besides the kernel package: this script (module
+# lists, command line), init.sh and the host's busybox. The manifest, written
+# last, records their digest; a build is skipped only when it still matches.
+inputs_digest() {
+	{
+		sha256sum "${BASH_SOURCE[0]}" "$init_src" | cut -d' ' -f1
+		if [[ -f /bin/busybox ]]; then sha256sum </bin/busybox; else echo no-busybox; fi
+	} | sha256sum | cut -d' ' -f1
+}
 
 up_to_date() {
 	local f
 	for f in "${outputs[@]}"; do
 		[[ -f $out/$f && $out/$f -nt ${BASH_SOURCE[0]} && $out/$f -nt $init_src ]] || return 1
 	done
+	grep -qxF "inputs $(inputs_digest)" "$out/manifest"
 }
 
 if up_to_date; then
@@ -127,6 +141,15 @@ for m in "${wanted_modules[@]}"; do
 done
 printf '%s\n' "${order[@]}" >"$root/lib/modules/load-order"
 echo "test-golden: modules ${order[*]}"
+base_order=("${order[@]}")
+# Only what the first list does not already load; empty if built in.
+order=()
+for m in "${wanted_net_modules[@]}"; do
+	add_module "$m"
+done
+printf '%s\n' "${order[@]}" | sed '/^$/d' >"$root/lib/modules/load-order-net"
+echo "test-golden: network modules ${order[*]:-(built in)}"
+net_order=("${order[@]}")
 
 cp /bin/busybox "$root/bin/busybox"
 busybox --list-full | LC_ALL=C sort | while read -r applet; do
@@ -149,13 +172,17 @@ qemu-img convert -f raw -O qcow2 "$work/golden.raw" "$work/golden.qcow2"
 
 echo "$cmdline" >"$work/cmdline"
 
-for f in vmlinuz initrd.img golden.qcow2 cmdline; do
-	mv -f "$work/$f" "$out/$f"
-done
 {
 	echo "kernel-package $(basename "$deb")"
 	echo "kernel-release $kver"
-	echo "modules ${order[*]}"
-	(cd "$out" && sha256sum vmlinuz initrd.img golden.qcow2 cmdline)
-} >"$out/manifest"
+	echo "modules ${base_order[*]}"
+	echo "network-modules ${net_order[*]}"
+	echo "inputs $(inputs_digest)"
+	(cd "$work" && sha256sum vmlinuz initrd.img golden.qcow2 cmdline)
+} >"$work/manifest"
+# The manifest goes last: an interrupted install leaves no matching one.
+rm -f "$out/manifest"
+for f in vmlinuz initrd.img golden.qcow2 cmdline manifest; do
+	mv -f "$work/$f" "$out/$f"
+done
 echo "test-golden: built in $out"

@@ -6,5 +6,5 @@ import { REPO, run } from '../helpers/env.js';
 
 t.test('image/test-golden/check.sh passes', async (t) => {
   const { stdout } = await run('bash', [join(REPO, 'image/test-golden/check.sh')], { timeout: 300_000 });
-  t.match(stdout, /test-golden check: 4 passed, 0 failed/);
+  t.match(stdout, /test-golden check: 6 passed, 0 failed/);
 });

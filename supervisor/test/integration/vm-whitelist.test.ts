@@ -8,11 +8,11 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import t from 'tap';
 import { makeTestRoot, run, testConfig, writeConfig } from '../helpers/env.js';
 import { SupervisorProcess, tabulactl } from '../helpers/supervisor-process.js';
+import { makeInternet } from '../helpers/vm-world.js';
 
 const BRIDGE = 'tbr-vmn';
 const TABLE = 'tabula_it_vms';
 const VM = 'tabula-it-vmn-vm';
-const NET = 'tabula-it-vmn-net';
 const root = await makeTestRoot('vmn');
 const children: ChildProcess[] = [];
 
@@ -24,32 +24,18 @@ const ns = (name: string, args: string[], timeout = 20_000) =>
 
 async function cleanupWorld(): Promise<void> {
   for (const c of children) c.kill('SIGKILL');
-  for (const name of [VM, NET]) {
+  for (const name of [VM]) {
     const { stdout } = await run('ip', ['netns', 'pids', name]).catch(() => ({ stdout: '' }));
     for (const pid of stdout.split('\n').filter(Boolean)) await run('kill', ['-9', pid]).catch(() => undefined);
     await run('ip', ['netns', 'del', name]).catch(() => undefined);
     await rm(`/etc/netns/${name}`, { recursive: true, force: true });
   }
-  for (const link of ['tv-vmn-vm', 'tv-vmn-up', BRIDGE]) await run('ip', ['link', 'del', link]).catch(() => undefined);
+  for (const link of ['tv-vmn-vm', BRIDGE]) await run('ip', ['link', 'del', link]).catch(() => undefined);
   await run('nft', ['delete', 'table', 'inet', TABLE]).catch(() => undefined);
 }
 
 await cleanupWorld();
-// The "Internet": 198.51.100.0/24 behind a veth, with an upstream DNS (.53) and web servers (.10 allowed, .20 other).
-await run('ip', ['netns', 'add', NET]);
-await run('ip', ['link', 'add', 'tv-vmn-up', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NET]);
-await run('ip', ['addr', 'add', '198.51.100.1/24', 'dev', 'tv-vmn-up']);
-await run('ip', ['link', 'set', 'tv-vmn-up', 'up']);
-for (const a of ['198.51.100.53', '198.51.100.10', '198.51.100.20']) await run('ip', ['-n', NET, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
-await run('ip', ['-n', NET, 'link', 'set', 'eth0', 'up']);
-await run('ip', ['-n', NET, 'link', 'set', 'lo', 'up']);
-await run('ip', ['-n', NET, 'route', 'add', 'default', 'via', '198.51.100.1']);
-const upstreamDns = spawn('ip', ['netns', 'exec', NET, 'dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts', '--listen-address=198.51.100.53', '--bind-interfaces', '--address=/allowed.test/198.51.100.10', '--address=/other.test/198.51.100.20', '--pid-file='], { stdio: 'ignore' });
-children.push(upstreamDns);
-for (const a of ['198.51.100.10', '198.51.100.20']) {
-  children.push(spawn('ip', ['netns', 'exec', NET, process.execPath, '-e', `require('http').createServer((q, r) => r.end('hello from ${a}')).listen(8080, '${a}')`], { stdio: 'ignore' }));
-}
-// A service on the server's side of the VM bridge that VMs must not reach.
+const internet = await makeInternet('vmn');
 const config = await writeConfig(
   root,
   testConfig(root, [{ name: 'it-vmn', size: 0, spicePortBase: 5990 }]).replace(
@@ -62,6 +48,7 @@ const supervisor = new SupervisorProcess(config);
 t.teardown(async () => {
   await supervisor.stop();
   await cleanupWorld();
+  await internet.cleanup();
   await root.cleanup();
 });
 
