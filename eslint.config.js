@@ -25,7 +25,7 @@ function layerRules(layer) {
   const forbidden = LAYERS.filter((l) => l !== layer && !ALLOWED[layer].includes(l));
   const patterns = [
     { group: forbidden.map((l) => `**/${l}/**`), message: `${layer}/ may import only from: ${[layer, ...ALLOWED[layer]].join(', ')}.` },
-    { group: ['**/main.js'], message: 'Only the entry point wires the program together.' },
+    { group: ['**/main.js', '**/wiring/**'], message: 'Only the entry point (main.ts and wiring/) wires the program together.' },
   ];
   if (!IO_ALLOWED.has(layer)) {
     patterns.push({ group: IO_PACKAGES, message: `${layer}/ does no I/O of its own: go through a port (adapters/ implement them).` });

@@ -10,9 +10,7 @@ import { SystemClock } from './adapters/system-clock.js';
 import { ConntrackTool } from './adapters/conntrack.js';
 import { IpLinks } from './adapters/ip-links.js';
 import { NftFirewall } from './adapters/nft-firewall.js';
-import { TcpStationListener } from './adapters/tcp-station-listener.js';
 import { SupervisorService } from './api/dbus/service.js';
-import { serveStation } from './api/station/protocol.js';
 import { Dispatcher } from './app/dispatcher.js';
 import { JournaledSessionLog } from './app/journaled-session-log.js';
 import { Reconciler, type SupervisorStatus } from './app/reconciler.js';
@@ -25,21 +23,12 @@ import { JsonlSessionLog } from './adapters/jsonl-session-log.js';
 import { IpNeighbours } from './adapters/ip-neighbours.js';
 import { ProcessFaults } from './adapters/process-faults.js';
 import { ProcHostResources } from './adapters/proc-host-resources.js';
-import { StationHttpServer } from './adapters/station-http-server.js';
-import { DnsmasqService } from './adapters/dnsmasq-service.js';
-import { VmDnsService } from './adapters/vm-dns-service.js';
-import { NftVmNetwork } from './adapters/nft-vm-network.js';
-import { FileWhitelistStore } from './adapters/file-whitelist-store.js';
-import { WhitelistKeeper } from './app/whitelist-keeper.js';
-import { BlockedReporter } from './app/blocked-reporter.js';
-import { ChronyService } from './adapters/chrony-service.js';
-import { renderClientConf } from './render/station-config.js';
-import { stationsFromLeases, type StationView } from './domain/station-lan.js';
-import type { Disposable } from './ports/disposable.js';
 import { parseConfig, type Config } from './config/config.js';
 import { asTabulaError, TabulaError } from './domain/errors.js';
 import { goldenProblem } from './domain/golden.js';
 import { VERSION } from './version.js';
+import { openSignalPort, openStationEndpoint, StationLanServices } from './wiring/station-lan.js';
+import { reportBlocked, startVmNetwork } from './wiring/vm-network.js';
 
 const DEFAULT_CONFIG = '/etc/tabula/supervisor.toml';
 const USAGE = `usage: tabula-supervisor [--config FILE] [--check-config] [--debug]
@@ -99,154 +88,6 @@ async function checkGoldenImages(config: Config, disks: QemuImgDisks): Promise<s
     }
   }
   return problems;
-}
-
-/**
- * Opens a listener on the station LAN, retrying every 5 s while its address is
- * not there yet (the LAN may come up after the supervisor); closed on stop.
- */
-async function listenOnLan(what: string, address: string, port: number, open: () => Promise<Disposable>, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
-  let complained = false;
-  while (!stop.aborted) {
-    try {
-      const listener = await open();
-      logger.notice(`${what}-open`, { address, port });
-      stop.addEventListener('abort', () => listener.dispose(), { once: true });
-      return;
-    } catch (e) {
-      if (!complained) logger.err(`${what}-unavailable`, { address, port, error: asTabulaError(e).message, retry: 'every 5 s' });
-      complained = true;
-      await clock.sleep(5000, stop);
-    }
-  }
-}
-
-function openSignalPort(
-  stations: NonNullable<Config['stations']>,
-  dispatcher: Dispatcher,
-  reconciler: Reconciler,
-  activity: SessionActivity,
-  metrics: SupervisorMetrics,
-  clock: SystemClock,
-  logger: JournalLogger,
-  stop: AbortSignal,
-): Promise<void> {
-  const { address, signalPort: port, spicePort } = stations;
-  const open = () =>
-    new TcpStationListener(logger).listen(address, port, { maxLineBytes: 1024, maxConnections: 64, maxPerStation: 4 }, (conn) =>
-      serveStation(conn, {
-        dispatcher,
-        logger,
-        sleep: (ms, signal) => clock.sleep(ms, signal),
-        status: (): SupervisorStatus => reconciler.status(),
-        onSessionEnded: (l) => reconciler.onSessionEnded(l),
-        spice: { host: address, port: spicePort },
-        defaultPool: reconciler.status().pools[0]?.name,
-        pingEveryMs: 15_000,
-        silenceLimitMs: 45_000,
-        activity,
-        limitsOf: (pool) => reconciler.config().pools.find((p) => p.name === pool)?.limits,
-        now: () => clock.now(),
-        metrics,
-      }),
-    );
-  return listenOnLan('signal-port', address, port, open, clock, logger, stop);
-}
-
-/** DHCP and NTP for the stations, as the config in force says; a refused change keeps the old daemons serving. */
-class StationLanServices {
-  readonly #dhcp: DnsmasqService;
-  readonly #ntp: ChronyService;
-  readonly #logger: JournalLogger;
-
-  constructor(stateDir: string, logger: JournalLogger) {
-    this.#dhcp = new DnsmasqService({ dir: `${stateDir}/lan/dhcp`, logger });
-    this.#ntp = new ChronyService({ dir: `${stateDir}/lan/ntp`, logger });
-    this.#logger = logger;
-  }
-
-  async apply(config: Config): Promise<void> {
-    const st = config.stations;
-    const jobs: Array<[string, () => Promise<void>]> = [
-      ['dhcp', () => (st?.dhcp ? this.#dhcp.apply(st.lan) : this.#dhcp.stop())],
-      ['ntp', () => (st?.lan.ntp ? this.#ntp.apply(st.lan) : this.#ntp.stop())],
-    ];
-    for (const [service, job] of jobs) {
-      try {
-        await job();
-      } catch (e) {
-        // Stations with an address of their own still reach the signal port: the supervisor goes on.
-        const err = asTabulaError(e);
-        this.#logger.err('station-lan-service-failed', { service, code: err.code, error: err.message });
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all([this.#dhcp.stop(), this.#ntp.stop()]);
-  }
-
-  /** Stations with a current lease; none without DHCP. */
-  async stations(config: Config, now: number): Promise<StationView[]> {
-    const st = config.stations;
-    if (!st?.dhcp) return [];
-    return stationsFromLeases(await this.#dhcp.leases(), st.lan.leaseSeconds, now);
-  }
-}
-
-/**
- * The VMs' network: the bridge, the VM table (applied before the host routes
- * anything, so VMs are never unconfined), and the resolver of whitelisted
- * names. A failure leaves VMs without a way out, never with an open one.
- */
-async function startVmNetwork(config: Config, logger: JournalLogger): Promise<{ keeper: WhitelistKeeper; dns: VmDnsService; blocked: BlockedReporter } | undefined> {
-  const net = config.vmNetwork;
-  if (!net) return undefined;
-  const links = new IpLinks();
-  const dns = new VmDnsService({ dir: `${config.stateDir}/vm-network`, logger });
-  const network = new NftVmNetwork();
-  const keeper = new WhitelistKeeper(net, { network, resolver: dns, store: new FileWhitelistStore(`${config.stateDir}/whitelist.json`), logger });
-  try {
-    await links.ensureBridge(net.bridge, net.serverAddress, net.prefixLength);
-    const entries = await keeper.load();
-    await network.apply(keeper.spec());
-    await links.enableForwarding();
-    await dns.apply({ bridge: net.bridge, subnet: net.subnet, serverAddress: net.serverAddress, leaseSeconds: net.leaseSeconds, upstreams: net.upstreams, table: net.table, dnsTtl: net.dnsTtl }, entries);
-    logger.notice('vm-network-ready', { bridge: net.bridge, subnet: net.subnet, whitelist: keeper.list().length });
-  } catch (e) {
-    const err = asTabulaError(e);
-    logger.err('vm-network-failed', { code: err.code, error: err.message });
-  }
-  return { keeper, dns, blocked: new BlockedReporter(network, net.table, logger) };
-}
-
-/** How often the VMs' blocked attempts are summed up in the journal. */
-const BLOCKED_REPORT_MS = 15_000;
-
-async function reportBlocked(reporter: BlockedReporter, clock: SystemClock, stop: AbortSignal): Promise<void> {
-  while (!stop.aborted) {
-    await clock.sleep(BLOCKED_REPORT_MS, stop);
-    if (!stop.aborted) await reporter.report();
-  }
-}
-
-/** What stations fetch over HTTP: client.conf and the slideshow, from the config in force. */
-function openStationEndpoint(reconciler: Reconciler, clock: SystemClock, logger: JournalLogger, stop: AbortSignal): Promise<void> {
-  const st = reconciler.config().stations;
-  if (!st || st.httpPort === 0) return Promise.resolve();
-  const view = () => {
-    const c = reconciler.config();
-    const s = c.stations ?? st;
-    return renderClientConf({
-      serverAddress: s.address,
-      signalPort: s.signalPort,
-      spicePort: s.spicePort,
-      slideshowUrl: `http://${s.address}${s.httpPort === 80 ? '' : `:${s.httpPort}`}/slideshow/`,
-      pools: c.pools.map((p) => p.name),
-    });
-  };
-  const open = () => new StationHttpServer().listen(st.address, st.httpPort, { clientConf: view, slideshowDir: () => reconciler.config().stations?.slideshowDir ?? st.slideshowDir });
-  return listenOnLan('station-endpoint', st.address, st.httpPort, open, clock, logger, stop);
 }
 
 async function main(): Promise<number> {
