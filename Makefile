@@ -21,11 +21,16 @@ golden:
 	@bash image/test-golden/build.sh
 
 SOURCES := $(shell find supervisor/src -name '*.ts') supervisor/tsconfig.json
+AGENT_SOURCES := $(shell find kiosk-overlay/agent/src -name '*.ts') kiosk-overlay/agent/tsconfig.json
 
-build: supervisor/dist/.built
+build: supervisor/dist/.built kiosk-overlay/agent/dist/.built
 
 supervisor/dist/.built: node_modules/.installed $(SOURCES)
 	npx tsc -p supervisor/tsconfig.json
+	@touch $@
+
+kiosk-overlay/agent/dist/.built: node_modules/.installed $(AGENT_SOURCES)
+	npx tsc -p kiosk-overlay/agent/tsconfig.json
 	@touch $@
 
 daemons:
@@ -36,9 +41,10 @@ daemons-down:
 
 typecheck: node_modules/.installed
 	npx tsc -p supervisor/test/tsconfig.json --noEmit
+	npx tsc -p kiosk-overlay/agent/test/tsconfig.json --noEmit
 
 lint: node_modules/.installed typecheck
-	npx eslint supervisor
+	npx eslint supervisor kiosk-overlay/agent
 
 ## test: unit + integration tiers against the real daemons
 test: setup lint daemons
@@ -60,4 +66,4 @@ bench: setup daemons
 	@node supervisor/dist/bench/handoff-bench.js
 
 clean:
-	rm -rf supervisor/dist $(BUILD)
+	rm -rf supervisor/dist kiosk-overlay/agent/dist $(BUILD)

@@ -5,9 +5,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 declare -A ARGS=(
-  [unit]="--jobs=2 supervisor/test/unit"
+  [unit]="--jobs=2 supervisor/test/unit kiosk-overlay/agent/test/unit"
   # Integration tests share one libvirtd and one system bus: one file at a time.
-  [integration]="--jobs=1 --timeout=1800 supervisor/test/integration"
+  # The station agent's come first: the supervisor's end with the leak check.
+  [integration]="--jobs=1 --timeout=1800 kiosk-overlay/agent/test/integration supervisor/test/integration"
 )
 
 total_pass=0 total_fail=0 status=0

@@ -31,6 +31,12 @@ PACKAGES=(
   # The station LAN and the VMs' network: DHCP and DNS (the binary only: the supervisor runs it), NTP.
   dnsmasq-base
   chrony
+  # The kiosk's station agent: its screens (GTK through gjs), idle time on X11; tests type with xdotool.
+  gjs
+  gir1.2-gtk-3.0
+  xprintidle
+  xdotool
+  fonts-dejavu-core
 )
 
 if [[ $EUID -ne 0 ]]; then

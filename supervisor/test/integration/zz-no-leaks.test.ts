@@ -1,11 +1,11 @@
 // Runs last: whatever the tests above created, they removed.
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import t from 'tap';
 import { run, TEST_PREFIX } from '../helpers/env.js';
 import { listDomains } from '../helpers/virsh.js';
 
-t.test('no test domain, directory or process is left', async (t) => {
+t.test('no test domain, directory, account or process is left', async (t) => {
   t.same(await listDomains(`tabula-${TEST_PREFIX}-`), [], 'no libvirt domain');
   const dirs = (await readdir(tmpdir())).filter((d) => d.startsWith(`tabula-${TEST_PREFIX}-`));
   t.same(dirs, [], 'no test directory');
@@ -21,4 +21,8 @@ t.test('no test domain, directory or process is left', async (t) => {
   t.same(links, [], 'no test bridge, veth or console link');
   const mounts = (await run('findmnt', ['-rn', '-o', 'SOURCE,TARGET'])).stdout.split('\n').filter((l) => l.startsWith(`${TEST_PREFIX}-`));
   t.same(mounts, [], 'no test filesystem mounted');
+  const users = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l.startsWith(`tabula-${TEST_PREFIX}-`));
+  t.same(users, [], 'no test kiosk account');
+  const agents = await run('pgrep', ['-af', 'agent/dist/main.js']).catch(() => ({ stdout: '' }));
+  t.same(agents.stdout.trim(), '', 'no station agent process');
 });
