@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
 export TABULA_BUILD := $(BUILD)
 
-.PHONY: setup host-packages build lint typecheck test test-unit test-integration demo bench daemons daemons-down golden clean
+.PHONY: setup host-packages build lint typecheck test test-unit test-integration demo bench daemons daemons-down golden clean images image-host image-test bench-images flash
 
 ## setup: install what is missing (apt packages, npm packages, the test golden image); fast when all is there
 setup: host-packages node_modules/.installed golden build
@@ -64,6 +64,27 @@ demo: setup daemons
 bench: setup daemons
 	@node supervisor/dist/bench/pool-bench.js
 	@node supervisor/dist/bench/handoff-bench.js
+
+## images: the kiosk SD card image (build/images/tabula-kiosk.img, .sha256, .manifest); docs/images.md
+image-host:
+	@bash image/setup-build-host.sh
+
+images: image-host build
+	@bash image/kiosk/build.sh
+
+## image-test: boots the images in QEMU, checks make flash, and that two clean builds are identical (long)
+image-test: images
+	@bash image/kiosk/boot-test.sh
+	@bash image/flash-test.sh
+	@bash image/repro-check.sh kiosk
+
+## bench-images: image sizes and build times
+bench-images: image-host build
+	@bash image/bench.sh
+
+## flash: make flash DEV=/dev/sdX IMAGE=build/images/tabula-kiosk.img
+flash:
+	@bash image/flash.sh "$(DEV)" "$(IMAGE)"
 
 clean:
 	rm -rf supervisor/dist kiosk-overlay/agent/dist $(BUILD)

@@ -108,7 +108,8 @@ t.test('x11: xprintidle on a private Xvfb', async (t) => {
       await delay(100);
     }
     await delay(1_300);
-    t.ok(rec.calls.length >= 3 && rec.calls.length <= 4, `3 or 4 calls over 3 s of input (${rec.calls.map(Math.round).join(', ')})`);
+    // How many calls depends on how fast xdotool runs on a busy host; the throttle is the gaps.
+    t.ok(rec.calls.length >= 2, `input over 3 s was reported (${rec.calls.map(Math.round).join(', ')})`);
     for (let i = 1; i < rec.calls.length; i++) t.ok(rec.calls[i]! - rec.calls[i - 1]! >= 990, `gap ${i} is at least everyMs`);
   });
 
