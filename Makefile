@@ -65,18 +65,21 @@ bench: setup daemons
 	@node supervisor/dist/bench/pool-bench.js
 	@node supervisor/dist/bench/handoff-bench.js
 
-## images: the kiosk SD card image (build/images/tabula-kiosk.img, .sha256, .manifest); docs/images.md
+## images: the kiosk SD card and the server USB stick images (build/images/tabula-{kiosk,server}.img, .sha256, .manifest); docs/images.md
 image-host:
 	@bash image/setup-build-host.sh
 
 images: image-host build
 	@bash image/kiosk/build.sh
+	@bash image/server/build.sh
 
 ## image-test: boots the images in QEMU, checks make flash, and that two clean builds are identical (long)
 image-test: images
 	@bash image/kiosk/boot-test.sh
+	@bash image/server/boot-test.sh
 	@bash image/flash-test.sh
 	@bash image/repro-check.sh kiosk
+	@bash image/repro-check.sh server
 
 ## bench-images: image sizes and build times
 bench-images: image-host build
