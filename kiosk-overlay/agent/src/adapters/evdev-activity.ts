@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivitySource } from '../ports/activity.js';
 import type { Logger } from '../ports/logger.js';
-import { ActivityThrottle } from './x11-idle-activity.js';
+import { ActivityThrottle } from './activity-throttle.js';
 
 /** Event types that are a visitor's doing: keys and buttons, relative motion (mice), absolute motion (touch). */
 const EV_KEY = 1;

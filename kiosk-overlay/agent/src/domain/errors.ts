@@ -7,9 +7,7 @@ export type StationErrorCode =
   | 'config-unreadable'
   | 'server-unreachable'
   | 'server-refused'
-  | 'protocol-error'
   | 'viewer-failed'
-  | 'screen-failed'
   | 'cleanup-failed'
   | 'firewall-failed'
   | 'internal';

@@ -37,7 +37,7 @@ export type ScreenEvent =
   | { readonly kind: 'touched' }
   /** A pool picked on the menu. */
   | { readonly kind: 'chose'; readonly pool: string }
-  /** The screen program died; the adapter restarts it on the next `show`. */
+  /** The screen program died by itself; the adapter starts it again, showing the current view. */
   | { readonly kind: 'exited'; readonly code: number | null };
 
 export interface Screen {
