@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { StationAgent } from './app/station-agent.js';
 import type { StationConfig } from './config/station-config.js';
 import { asStationError } from './domain/errors.js';
-import { slideshowListUrl } from './config/station-conf.js';
+import { requireServer, slideshowListUrl } from './config/station-conf.js';
+import { STATION_PATHS } from './config/station-sources.js';
 import { EvdevActivity } from './adapters/evdev-activity.js';
 import { FolderPictures } from './adapters/folder-pictures.js';
 import { GjsScreen } from './adapters/gjs-screen.js';
@@ -21,9 +22,13 @@ import type { ActivitySource } from './ports/activity.js';
 import type { KioskAccount } from './ports/kiosk-user.js';
 import type { Logger } from './ports/logger.js';
 
-const USAGE = `usage: tabula-station [--config FILE] [--state-dir DIR]
-  --config     the station's settings (default /etc/tabula/station.conf)
-  --state-dir  where the server's slideshow is cached (default /run/tabula-station)`;
+const USAGE = `usage: tabula-station [--config FILE] [--card-config FILE] [--lease-dir DIR] [--state-dir DIR]
+  --config       the image's settings (default ${STATION_PATHS.config})
+  --card-config  the settings on the card's boot partition (default ${STATION_PATHS.card})
+  --lease-dir    systemd-networkd's DHCP leases (default ${STATION_PATHS.leaseDir})
+  --state-dir    where the server's slideshow is cached (default /run/tabula-station)
+Settings come from the built-in defaults, the DHCP lease, the server's
+/client.conf, the card's file and the image's file, each later one winning.`;
 
 /** The kiosk's environment: only what its programs need to find the display and a home. */
 function kioskEnv(cfg: StationConfig, home: string): Record<string, string> {
@@ -55,14 +60,21 @@ function activitySource(cfg: StationConfig, logger: Logger): ActivitySource {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { config: { type: 'string', default: '/etc/tabula/station.conf' }, 'state-dir': { type: 'string', default: '/run/tabula-station' }, help: { type: 'boolean' } },
+    options: {
+      config: { type: 'string', default: STATION_PATHS.config },
+      'card-config': { type: 'string', default: STATION_PATHS.card },
+      'lease-dir': { type: 'string', default: STATION_PATHS.leaseDir },
+      'state-dir': { type: 'string', default: '/run/tabula-station' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
   const logger = new JournalLogger();
-  const settings = await StationSettings.load(new FileSettingsSource(values.config!, logger), logger);
+  const paths = { config: values.config!, card: values['card-config']!, leaseDir: values['lease-dir']! };
+  const settings = await StationSettings.load(new FileSettingsSource(paths, logger), logger);
   const cfg = () => settings.current;
   const { uid, gid, home } = await lookupAccount(cfg().kioskUser);
   const account: KioskAccount = { name: cfg().kioskUser, uid, gid, home, env: kioskEnv(cfg(), home) };
@@ -71,7 +83,7 @@ async function main(): Promise<number> {
   const agent = new StationAgent({
     config: cfg,
     refreshConfig: () => settings.refresh(),
-    link: new TcpServerLink(() => ({ host: cfg().serverAddress, port: cfg().signalPort })),
+    link: new TcpServerLink(() => ({ host: requireServer(cfg()), port: cfg().signalPort })),
     screen,
     viewer: new RemoteViewer({ account, logger, program: () => cfg().viewer, fullscreen: () => cfg().viewerFullscreen, usb: () => cfg().usb }),
     kiosk,
@@ -90,7 +102,7 @@ async function main(): Promise<number> {
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
   process.on('SIGHUP', () => void settings.refresh());
-  logger.notice('station-started', { station: cfg().stationName, server: cfg().serverAddress, protocol: cfg().protocol, kiosk: account.name });
+  logger.notice('station-started', { station: cfg().stationName, server: cfg().serverAddress, origin: cfg().serverOrigin, protocol: cfg().protocol, kiosk: account.name });
   await agent.run(stop.signal);
   logger.notice('station-stopped');
   return 0;

@@ -1,15 +1,21 @@
 import { connect, type Socket } from 'node:net';
-import { StationError } from '../domain/errors.js';
+import { asStationError, StationError } from '../domain/errors.js';
 import type { ServerConnection, ServerLink } from '../ports/server-link.js';
 
 /** A server line is at most 1024 bytes; anything much longer is not our server. */
 const MAX_LINE = 4096;
 
 export class TcpServerLink implements ServerLink {
+  /** `target` throws (`server-unknown`) while no server is known: the attempt fails like an unreachable one. */
   constructor(private readonly target: () => { host: string; port: number }) {}
 
   connect(timeoutMs: number): Promise<ServerConnection> {
-    const { host, port } = this.target();
+    let host: string, port: number;
+    try {
+      ({ host, port } = this.target());
+    } catch (e) {
+      return Promise.reject(asStationError(e, 'server-unknown'));
+    }
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port });
       const timer = setTimeout(() => {

@@ -1,5 +1,6 @@
 import { asStationError } from '../domain/errors.js';
 import { backoffS, isTransient, parseServerLine, stationLines, type PoolOffer, type ServerMessage } from '../domain/protocol.js';
+import { requireServer } from '../config/station-conf.js';
 import type { StationConfig } from '../config/station-config.js';
 import type { ActivitySource } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
@@ -13,9 +14,9 @@ import { ScreenEvents } from './screen-events.js';
 import { describeEnd, SCREEN_TEXT } from './texts.js';
 
 export interface AgentDeps {
-  /** The config for the next visit (the server's client.conf may change it between visits). */
+  /** The config for the next visit (the lease and the server's client.conf may change it between visits). */
   readonly config: () => StationConfig;
-  /** Re-reads the server's client.conf; never rejects (a failure keeps the last one). */
+  /** Re-reads the settings (the DHCP lease, the files, the server's client.conf); never rejects (a failure keeps the last ones). */
   readonly refreshConfig: () => Promise<void>;
   readonly link: ServerLink;
   readonly screen: Screen;
@@ -138,8 +139,11 @@ export class StationAgent {
 
   /** The server's signal port, retried with backoff behind the "unavailable" screen; undefined once it is back (the visitor starts again) or when stopping. */
   async #reach(signal: AbortSignal): Promise<ServerConnection | undefined> {
-    const cfg = this.#d.config();
     for (let attempt = 0; !signal.aborted; attempt++) {
+      // Between attempts the settings are read again: the server may be known only now (a
+      // touch before the first DHCP lease), or be another one (a new lease).
+      if (attempt > 0) await this.#d.refreshConfig();
+      const cfg = this.#d.config();
       try {
         const conn = await this.#d.link.connect(CONNECT_TIMEOUT_MS);
         // Reached after an outage: the visitor may have gone; the slideshow asks again.
@@ -152,7 +156,7 @@ export class StationAgent {
       } catch (e) {
         const err = asStationError(e, 'server-unreachable');
         const waitS = backoffS(attempt, cfg.retryMinS, cfg.retryMaxS);
-        if (attempt === 0) this.#d.logger.warning('server-unreachable', { server: cfg.serverAddress, error: err.message });
+        if (attempt === 0) this.#d.logger.warning('server-unreachable', { server: cfg.serverAddress, code: err.code, error: err.message });
         this.#d.screen.show({ kind: 'unavailable', title: SCREEN_TEXT.unavailable, detail: SCREEN_TEXT.retrying(waitS) });
         await this.#d.clock.sleep(waitS * 1000, signal);
       }
@@ -207,7 +211,7 @@ export class StationAgent {
     this.#d.screen.show({ kind: 'message', title: SCREEN_TEXT.starting, detail: '' });
     let viewer: RunningViewer;
     try {
-      viewer = await this.#d.viewer.start({ host: ready.host, port: ready.port, password: ready.ticket, title: SCREEN_TEXT.viewerTitle });
+      viewer = await this.#d.viewer.start({ host: ready.host, port: ready.port, ...(ready.ticket === undefined ? {} : { password: ready.ticket }), title: SCREEN_TEXT.viewerTitle });
     } catch (e) {
       // The server holds the VM for us: give it back at once rather than at its timeout.
       conn.send(stationLines.end());
@@ -349,7 +353,7 @@ export class StationAgent {
     this.#d.screen.show({ kind: 'message', title: SCREEN_TEXT.starting, detail: '' });
     let viewer: RunningViewer;
     try {
-      viewer = await this.#d.viewer.start({ host: cfg.serverAddress, port: cfg.spicePort, title: SCREEN_TEXT.viewerTitle });
+      viewer = await this.#d.viewer.start({ host: requireServer(cfg), port: cfg.spicePort, title: SCREEN_TEXT.viewerTitle });
     } catch (e) {
       conn.close();
       const err = asStationError(e, 'viewer-failed');

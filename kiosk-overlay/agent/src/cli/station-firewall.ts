@@ -1,23 +1,40 @@
 #!/usr/bin/env node
-// The station firewall, from the station's config file: printed (--print) or
-// loaded into the kernel (--apply, what tabula-station-firewall.service runs
-// at boot, before the network comes up). Only the local file counts: the
-// firewall is up before there is a network to fetch the server's client.conf.
-import { parseArgs } from 'node:util';
-import { applyNftRuleset } from '../adapters/nft-apply.js';
-import { readStationConf } from '../adapters/station-conf-file.js';
-import { buildStationConfig } from '../config/station-conf.js';
+// The station firewall, from the station's settings: printed (--print) or
+// loaded into the kernel (--apply). tabula-station-firewall.service runs
+// --apply at boot, before the network: with no lease yet and no file naming
+// the server, that is DHCP only. tabula-station-firewall-lease.service runs it
+// again whenever networkd's lease changes, so the rules follow the server the
+// lease names. The sources are the agent's (config/station-sources.ts); the
+// server's client.conf, which names the signal and Spice ports, is fetched
+// through the rules just loaded for that server, and the rules are loaded
+// again when it changes them.
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { JournalLogger } from '../adapters/journal-logger.js';
+import { applyNftRuleset } from '../adapters/nft-apply.js';
+import { fetchServerConf, readStationSources } from '../adapters/station-conf-file.js';
+import { serverConfigUrl, serverUnknown } from '../config/station-conf.js';
+import { settingsFrom, STATION_PATHS, type Settings } from '../config/station-sources.js';
 import { asStationError } from '../domain/errors.js';
+import type { StationPaths, StationSourcesRead } from '../domain/station-sources.js';
 import { renderStationFirewall, renderStationLockdown } from '../render/station-firewall.js';
 
-const USAGE = `usage: station-firewall (--print | --apply) [--config FILE]
-  --print    print the ruleset (nft -f syntax) for the config
-  --apply    load it with nft (root); a config that cannot be used loads the
-             lockdown instead (loopback only) and exits 1
-  --config   the station's settings (default /etc/tabula/station.conf)
+const USAGE = `usage: station-firewall (--print | --apply) [--config FILE] [--card-config FILE] [--lease-dir DIR]
+  --print        print the ruleset (nft -f syntax) for the current settings
+  --apply        load it with nft (root); settings that cannot be used load
+                 the lockdown instead (loopback only) and exit 1
+  --config       the image's settings (default ${STATION_PATHS.config})
+  --card-config  the settings on the card's boot partition (default ${STATION_PATHS.card})
+  --lease-dir    systemd-networkd's DHCP leases (default ${STATION_PATHS.leaseDir})
+No server known (no lease naming one, no server_ip) is no failure: the rules
+then allow DHCP only, until a lease names the server.
 
 Exit codes: 0 ok, 1 failure, 2 usage.`;
+
+/** Reads of the leases before giving up on their settling (each round is a few ms unless the server is slow). */
+const MAX_ROUNDS = 5;
+
+const logger = new JournalLogger();
 
 async function main(argv: string[]): Promise<number> {
   let values;
@@ -27,7 +44,9 @@ async function main(argv: string[]): Promise<number> {
       options: {
         print: { type: 'boolean' },
         apply: { type: 'boolean' },
-        config: { type: 'string', default: '/etc/tabula/station.conf' },
+        config: { type: 'string', default: STATION_PATHS.config },
+        'card-config': { type: 'string', default: STATION_PATHS.card },
+        'lease-dir': { type: 'string', default: STATION_PATHS.leaseDir },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -43,49 +62,87 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`station-firewall: give exactly one of --print and --apply\n${USAGE}\n`);
     return 2;
   }
-  const path = values.config!;
+  const paths: StationPaths = { config: values.config!, card: values['card-config']!, leaseDir: values['lease-dir']! };
+  const load = values.apply ? applyNftRuleset : async () => undefined;
 
+  for (let round = 1; ; round++) {
+    let read: StationSourcesRead;
+    let built: { ruleset: string; settings: Settings };
+    try {
+      read = await readStationSources(paths);
+      built = await build(read, load);
+    } catch (e) {
+      const err = asStationError(e, 'firewall-failed');
+      logger.err('firewall-failed', { code: err.code, error: err.message });
+      if (values.apply) await lockdown(err.message);
+      return 1;
+    }
+    if (values.print) {
+      process.stdout.write(built.ruleset);
+      return 0;
+    }
+    const cfg = built.settings.config;
+    if (cfg.serverAddress === undefined) logger.notice('firewall-dhcp-only', { detail: serverUnknown(cfg).message });
+    else logger.notice('firewall-loaded', { server: cfg.serverAddress, origin: cfg.serverOrigin, http: cfg.httpPort, signal: cfg.signalPort, spice: cfg.spicePort });
+    // A lease that changed while this ran may not start the unit again (it is still
+    // active): look once more, and build again until the rules are those of the lease now.
+    const now = await readStationSources(paths).catch(() => undefined);
+    if (now !== undefined && sameLeases(now, read)) return 0;
+    if (round === MAX_ROUNDS) {
+      logger.warning('lease-unsettled', { rounds: round });
+      return 0;
+    }
+  }
+}
+
+/**
+ * The ruleset for the settings as they are: first from the station's own
+ * sources (loaded at once, so a new server is reached), then with the
+ * server's client.conf (loaded when it changes the rules). Rejects when the
+ * station's own sources cannot be used, or nft refuses the rules.
+ */
+async function build(read: StationSourcesRead, load: (ruleset: string) => Promise<void>): Promise<{ ruleset: string; settings: Settings }> {
+  const own = settingsFrom(read, hostname());
+  for (const note of own.notes) logger.warning('lease-problem', { detail: note });
+  const first = renderStationFirewall(own.config);
+  await load(first);
+  const url = serverConfigUrl(own.config);
+  if (url === '') return { ruleset: first, settings: own };
+  let settings: Settings;
   let ruleset: string;
   try {
-    ruleset = renderStationFirewall(buildStationConfig([{ ...(await readStationConf(path)), strict: true }], hostname()));
+    const got = await fetchServerConf(url);
+    if ('error' in got) throw new Error(got.error);
+    settings = settingsFrom(read, hostname(), { url, text: got.text });
+    ruleset = renderStationFirewall(settings.config);
   } catch (e) {
-    const err = asStationError(e);
-    process.stderr.write(`station-firewall: cannot build the firewall: ${err.message}\n`);
-    if (values.apply) await lockdown(err.message);
-    return 1;
+    // The station's own sources alone make a closed ruleset: the server's ports are
+    // the files' (or the defaults) until the next lease change or reload.
+    logger.warning('server-config-unavailable', { url, error: asStationError(e).message });
+    return { ruleset: first, settings: own };
   }
+  if (ruleset !== first) await load(ruleset);
+  return { ruleset, settings };
+}
 
-  if (values.print) {
-    process.stdout.write(ruleset);
-    return 0;
-  }
-  try {
-    await applyNftRuleset(ruleset);
-  } catch (e) {
-    // nft refused the rules (or is missing): the lockdown will most likely fail the
-    // same way, but when the cause was in the rules it still closes the station.
-    const err = asStationError(e, 'firewall-failed');
-    process.stderr.write(`station-firewall: ${err.message}\n`);
-    await lockdown(err.message);
-    return 1;
-  }
-  return 0;
+function sameLeases(a: StationSourcesRead, b: StationSourcesRead): boolean {
+  return JSON.stringify(a.leases) === JSON.stringify(b.leases);
 }
 
 /** Fail closed: a station whose firewall cannot be built talks to nobody. */
 async function lockdown(reason: string): Promise<void> {
   try {
     await applyNftRuleset(renderStationLockdown(reason));
-    process.stderr.write('station-firewall: loaded the lockdown instead: loopback only, no network until the config is fixed\n');
+    logger.err('firewall-lockdown', { detail: 'loopback only, no network until the settings are fixed' });
   } catch (e) {
-    process.stderr.write(`station-firewall: the lockdown failed too, the station is NOT firewalled: ${asStationError(e).message}\n`);
+    logger.err('firewall-lockdown-failed', { detail: 'the station is NOT firewalled', error: asStationError(e).message });
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`station-firewall: ${asStationError(e).message}\n`);
+    logger.err('firewall-failed', { error: asStationError(e).message });
     process.exit(1);
   },
 );

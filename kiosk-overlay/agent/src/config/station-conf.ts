@@ -1,17 +1,20 @@
 import { DEFAULT_USB_POLICY, parseUsbClasses, parseUsbDevices } from '../domain/usb-policy.js';
 import { StationError } from '../domain/errors.js';
+import { isIpv4 } from '../domain/ipv4.js';
 import type { StationConfig } from './station-config.js';
 
 /**
- * The station's settings file, `/etc/tabula/station.conf`: `key=value` lines as
- * in the original stations' `/etc/client.conf` (whose keys it accepts
- * unchanged), `#` comments. Parsing is pure: the caller reads the file.
+ * The station's settings files, `/etc/tabula/station.conf` and the card's
+ * `tabula/station.conf`, and the server's `/client.conf`: `key=value` lines as
+ * in the original stations' `/etc/client.conf` (whose keys they accept
+ * unchanged), `#` comments. Parsing is pure: the caller reads the files
+ * (config/station-sources.ts says which, in which order).
  */
 
 type Setter = (value: string, key: string) => Partial<Mutable<StationConfig>>;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-const DEFAULTS: Omit<StationConfig, 'serverAddress' | 'stationName'> = {
+const DEFAULTS: Omit<StationConfig, 'serverAddress' | 'serverOrigin' | 'stationName'> = {
   signalPort: 5905,
   spicePort: 5906,
   httpPort: 80,
@@ -64,9 +67,8 @@ function oneOf<T extends string>(...allowed: T[]): (v: string, k: string) => T {
   };
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 function address(v: string, k: string): string {
-  if (!IPV4.test(v)) throw bad(k, v, 'an IPv4 address such as 169.254.24.1');
+  if (!isIpv4(v)) throw bad(k, v, 'an IPv4 address such as 169.254.24.1');
   return v;
 }
 
@@ -161,7 +163,8 @@ const USB_KEYS: Record<string, (v: string, k: string) => Partial<Mutable<Station
 /** The server's /client.conf also carries these, which a station file never needs. */
 const SERVER_ONLY_KEYS = new Set(['pools']);
 
-export interface ConfSource {
+/** A settings file's text (station.conf, the card's, the server's client.conf). */
+export interface ConfText {
   /** What the text is, for error messages (a path or a URL). */
   readonly origin: string;
   readonly text: string;
@@ -169,8 +172,16 @@ export interface ConfSource {
   readonly strict: boolean;
 }
 
+/** Values from elsewhere than a file (the DHCP lease), under station.conf's key names. */
+export interface ConfValues {
+  readonly origin: string;
+  readonly values: Readonly<Record<string, string>>;
+}
+
+export type ConfSource = ConfText | ConfValues;
+
 /** `key=value` pairs of one file, in order, with their line; errors name the origin and line. */
-export function parseKeyValues(src: ConfSource): Map<string, { value: string; line: number }> {
+export function parseKeyValues(src: ConfText): Map<string, { value: string; line: number }> {
   const out = new Map<string, { value: string; line: number }>();
   src.text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
@@ -191,13 +202,18 @@ export function parseKeyValues(src: ConfSource): Map<string, { value: string; li
 }
 
 /**
- * The station's config from its sources, later ones winning (the server's
- * client.conf first, the local file over it), with `hostname` as the default
- * station name. Every value is checked; the first bad one is named.
+ * The station's config from its sources, later ones winning (see
+ * station-sources.ts for their order), with `hostname` as the default station
+ * name. Every value is checked; the first bad one is named. No source naming
+ * the server is no error here: it is the normal state before the first DHCP
+ * lease (`requireServer` says so where a server is needed).
  */
 export function buildStationConfig(sources: readonly ConfSource[], hostname: string): StationConfig {
   const merged = new Map<string, { value: string; origin: string }>();
-  for (const src of sources) for (const [k, v] of parseKeyValues(src)) merged.set(k, { value: v.value, origin: `${src.origin} line ${v.line}` });
+  for (const src of sources) {
+    if ('values' in src) for (const [k, value] of Object.entries(src.values)) merged.set(k, { value, origin: src.origin });
+    else for (const [k, v] of parseKeyValues(src)) merged.set(k, { value: v.value, origin: `${src.origin} line ${v.line}` });
+  }
 
   let cfg: Partial<Mutable<StationConfig>> = { ...DEFAULTS, stationName: NAME.test(hostname) ? hostname : 'station' };
   for (const [key, { value, origin }] of merged) {
@@ -210,9 +226,7 @@ export function buildStationConfig(sources: readonly ConfSource[], hostname: str
       throw e;
     }
   }
-  if (cfg.serverAddress === undefined) {
-    throw new StationError('config-invalid', `${sources.map((s) => s.origin).join(', ') || 'no config'}: server_ip is not set (the server's address on the station LAN)`);
-  }
+  cfg.serverOrigin = merged.get('server_ip')?.origin ?? (sources.map((s) => s.origin).join('; ') || 'no config');
   if (cfg.activity === 'x11' && !cfg.display!.startsWith(':')) {
     throw new StationError('config-invalid', `activity=x11 needs an X display, not display=${cfg.display} (use evdev on Wayland)`);
   }
@@ -221,14 +235,25 @@ export function buildStationConfig(sources: readonly ConfSource[], hostname: str
   return Object.freeze({ ...done, usb: Object.freeze({ ...done.usb }), poolLabels: Object.freeze({ ...done.poolLabels }) });
 }
 
+/** The server's address, or a `server-unknown` error naming every source looked at. */
+export function requireServer(cfg: StationConfig): string {
+  if (cfg.serverAddress !== undefined) return cfg.serverAddress;
+  throw serverUnknown(cfg);
+}
+
+export function serverUnknown(cfg: StationConfig): StationError {
+  return new StationError('server-unknown', `no server known: no DHCP lease names one and server_ip is not set (looked at: ${cfg.serverOrigin})`);
+}
+
 /** The URL the slideshow list is fetched from ('' for none). */
 export function slideshowListUrl(cfg: StationConfig): string {
   if (cfg.slideshowUrl !== 'auto') return cfg.slideshowUrl;
+  if (cfg.serverAddress === undefined) return '';
   return `http://${cfg.serverAddress}${cfg.httpPort === 80 ? '' : `:${cfg.httpPort}`}/slideshow/`;
 }
 
-/** The server's client.conf, or '' when the station does not read it. */
+/** The server's client.conf, or '' when the station does not read it (or knows no server yet). */
 export function serverConfigUrl(cfg: StationConfig): string {
-  if (!cfg.serverConfig) return '';
+  if (!cfg.serverConfig || cfg.serverAddress === undefined) return '';
   return `http://${cfg.serverAddress}${cfg.httpPort === 80 ? '' : `:${cfg.httpPort}`}/client.conf`;
 }

@@ -2,8 +2,14 @@ import type { UsbPolicy } from '../domain/usb-policy.js';
 
 /** The station's settings, validated and frozen (see station-conf.ts for the file). */
 export interface StationConfig {
-  /** The Tabula server on the station LAN (the original `server_ip`). */
-  readonly serverAddress: string;
+  /**
+   * The Tabula server on the station LAN (the original `server_ip`, or the
+   * DHCP lease's); undefined while no source names it, the normal state
+   * before the first lease.
+   */
+  readonly serverAddress?: string;
+  /** Where serverAddress came from (a file and line, a lease); without one, every source looked at. For the log. */
+  readonly serverOrigin: string;
   /** The original `vdi_signal_port`. */
   readonly signalPort: number;
   /** The original `vdi_spice_port`: where a v0 server forwards the console. */

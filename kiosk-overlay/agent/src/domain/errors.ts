@@ -5,6 +5,7 @@
 export type StationErrorCode =
   | 'config-invalid'
   | 'config-unreadable'
+  | 'server-unknown'
   | 'server-unreachable'
   | 'server-refused'
   | 'viewer-failed'

@@ -21,7 +21,8 @@ export type ServerMessage =
       readonly vm: string;
       readonly host: string;
       readonly port: number;
-      readonly ticket: string;
+      /** Absent when the pool's consoles take no ticket (console_tickets = false: a pool v0 stations share). */
+      readonly ticket?: string;
       readonly expiresS: number;
     }
   | { readonly kind: 'connected'; readonly session: string }
@@ -90,10 +91,10 @@ export function parseServerLine(line: string): ServerMessage {
       const [session, vm, host, ticket] = ['session', 'vm', 'host', 'ticket'].map((k) => f.get(k));
       const port = count(f.get('port'));
       const expiresS = count(f.get('expires')) ?? 10;
-      if (!session || !vm || !host || !ticket || port === undefined || port < 1 || port > 65535) return unknown;
+      if (!session || !vm || !host || port === undefined || port < 1 || port > 65535) return unknown;
       // The ticket goes into a file and the host into the viewer's arguments: nothing but plain tokens.
-      if (!NAME.test(session) || !/^[0-9A-Za-z.:-]{1,64}$/.test(host) || !/^[\x21-\x7e]{1,128}$/.test(ticket)) return unknown;
-      return { kind: 'ready', session, vm, host, port, ticket, expiresS };
+      if (!NAME.test(session) || !/^[0-9A-Za-z.:-]{1,64}$/.test(host) || (ticket !== undefined && !/^[\x21-\x7e]{1,128}$/.test(ticket))) return unknown;
+      return ticket === undefined ? { kind: 'ready', session, vm, host, port, expiresS } : { kind: 'ready', session, vm, host, port, ticket, expiresS };
     }
     case 'CONNECTED': {
       const session = f.get('session');

@@ -5,6 +5,7 @@
 // misbehaves, reaches no other host on the LAN and no service the server does
 // not mean for stations.
 import { StationError } from '../domain/errors.js';
+import { isIpv4, notAServer } from '../domain/ipv4.js';
 
 /** The one table the station's rules live in (nothing else on the kiosk adds rules). */
 export const STATION_TABLE = 'tabula_station';
@@ -14,7 +15,8 @@ export const STATION_TABLE = 'tabula_station';
  * render/ imports only domain/ (a StationConfig fits as it is).
  */
 export interface FirewallInput {
-  readonly serverAddress: string;
+  /** Undefined while no source names the server (before the first DHCP lease): DHCP only. */
+  readonly serverAddress?: string | undefined;
   readonly signalPort: number;
   readonly spicePort: number;
   readonly httpPort: number;
@@ -41,11 +43,13 @@ const NTP_PORT = 123;
 
 /**
  * Every flow a station starts on its own, besides loopback and the answers to
- * these (conntrack): the server's services, and DHCP.
+ * these (conntrack): DHCP, and the server's services once the server is known.
+ * Without a server (the normal state before the first DHCP lease) only DHCP:
+ * it is how the station learns its server.
  */
 export function stationFlows(cfg: FirewallInput): readonly StationFlow[] {
-  const server = checkAddress(cfg.serverAddress);
-  return [
+  const server = cfg.serverAddress === undefined ? undefined : checkAddress(cfg.serverAddress);
+  const dhcp: StationFlow[] = [
     {
       name: 'dhcp-reply',
       direction: 'in',
@@ -59,11 +63,18 @@ export function stationFlows(cfg: FirewallInput): readonly StationFlow[] {
       name: 'dhcp',
       direction: 'out',
       protocol: 'udp',
-      to: [BROADCAST, server],
+      to: server === undefined ? [BROADCAST] : [BROADCAST, server],
       port: DHCP_SERVER_PORT,
       fromPort: DHCP_CLIENT_PORT,
-      why: 'DHCP sent through the kernel: renewing (unicast to the server, which is the DHCP server) and rebinding (broadcast). Discovery itself goes out through a raw socket, which no firewall sees',
+      why:
+        server === undefined
+          ? 'DHCP sent through the kernel: rebinding (broadcast). No server is known yet, so no unicast renewal is allowed; discovery itself goes out through a raw socket, which no firewall sees'
+          : 'DHCP sent through the kernel: renewing (unicast to the server, which is the DHCP server) and rebinding (broadcast). Discovery itself goes out through a raw socket, which no firewall sees',
     },
+  ];
+  if (server === undefined) return dhcp;
+  return [
+    ...dhcp,
     { name: 'ntp', direction: 'out', protocol: 'udp', to: [server], port: NTP_PORT, why: 'The time, from chrony on the server (DHCP option 42 points there)' },
     { name: 'http', direction: 'out', protocol: 'tcp', to: [server], port: checkPort('httpPort', cfg.httpPort), why: "The server's station endpoint: client.conf and the slideshow" },
     { name: 'signal', direction: 'out', protocol: 'tcp', to: [server], port: checkPort('signalPort', cfg.signalPort), why: "The signal port: asking for a desktop, and the session's control channel (v1)" },
@@ -81,7 +92,9 @@ export function renderStationFirewall(cfg: FirewallInput): string {
   const flows = stationFlows(cfg);
   const rules = (direction: 'in' | 'out') => flows.filter((f) => f.direction === direction).flatMap(flowRule);
   return [
-    `# Tabula station firewall, generated from the station config (server ${cfg.serverAddress}).`,
+    cfg.serverAddress === undefined
+      ? '# Tabula station firewall, generated from the station config: no server known yet, DHCP only.'
+      : `# Tabula station firewall, generated from the station config (server ${cfg.serverAddress}).`,
     '# Applied with nft -f as one transaction; re-applying replaces it atomically.',
     `table inet ${STATION_TABLE}`,
     `delete table inet ${STATION_TABLE}`,
@@ -201,12 +214,9 @@ function set(values: readonly string[]): string {
  * and must not be able to add a rule of its own.
  */
 function checkAddress(address: string): string {
-  const parts = address.split('.');
-  const ok = parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-  if (!ok) throw new StationError('config-invalid', `server address ${JSON.stringify(address)} is not an IPv4 address (the station LAN is IPv4)`);
-  if (address === BROADCAST || address === '0.0.0.0' || parts[0] === '127') {
-    throw new StationError('config-invalid', `server address ${address} cannot be a server`);
-  }
+  if (!isIpv4(address)) throw new StationError('config-invalid', `server address ${JSON.stringify(address)} is not an IPv4 address (the station LAN is IPv4)`);
+  const why = notAServer(address);
+  if (why !== undefined) throw new StationError('config-invalid', `server address ${address} cannot be a server: it ${why}`);
   return address;
 }
 

@@ -98,12 +98,17 @@ export class FakeServerConnection implements ServerConnection {
   }
 }
 
-/** The server's signal port: it takes connections, or refuses them while `refusing` is set. */
+/**
+ * The server's signal port: it takes connections, or refuses them while
+ * `refusing` is set, or while `server` (the station's settings, as main.ts
+ * gives the real link) names no server.
+ */
 export class FakeServerLink implements ServerLink {
   readonly connections: FakeServerConnection[] = [];
   /** The timeouts `connect` was given, one per attempt. */
   readonly timeouts: number[] = [];
   refusing = false;
+  server: () => string | undefined = () => '169.254.24.1';
   #seen = 0;
 
   constructor(private readonly trace = new Trace()) {}
@@ -114,6 +119,10 @@ export class FakeServerLink implements ServerLink {
 
   connect(timeoutMs: number): Promise<ServerConnection> {
     this.timeouts.push(timeoutMs);
+    if (this.server() === undefined) {
+      this.trace.note('link:no-server');
+      return Promise.reject(new StationError('server-unknown', 'no server known: no DHCP lease names one and server_ip is not set'));
+    }
     if (this.refusing) {
       this.trace.note('link:refused');
       return Promise.reject(new StationError('server-unreachable', '169.254.24.1:5905: ECONNREFUSED'));

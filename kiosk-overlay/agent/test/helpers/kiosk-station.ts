@@ -71,7 +71,10 @@ export class AgentProcess {
   #waiters = new Set<() => void>();
 
   constructor(netns: string, config: string, stateDir: string, env: NodeJS.ProcessEnv = {}) {
-    this.#child = spawn('ip', ['netns', 'exec', netns, process.execPath, AGENT, '--config', config, '--state-dir', stateDir], {
+    // The host's own DHCP leases and boot medium stay out of the test: paths that do not exist.
+    const none = join(stateDir, 'none');
+    const args = ['--config', config, '--card-config', join(none, 'station.conf'), '--lease-dir', join(none, 'leases'), '--state-dir', stateDir];
+    this.#child = spawn('ip', ['netns', 'exec', netns, process.execPath, AGENT, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TABULA_DEBUG: '1', ...env },
     });

@@ -4,84 +4,21 @@
 // the real adapter, and every flow tried for real. Each flow that must be
 // blocked is first shown to work without the firewall, so "blocked" means the
 // firewall blocked it, not that nothing was there.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { applyNftRuleset } from '../../src/adapters/nft-apply.js';
 import { renderStationFirewall, renderStationLockdown, STATION_TABLE, type FirewallInput } from '../../src/render/station-firewall.js';
-import { run, waitFor } from '../../../../supervisor/test/helpers/env.js';
+import { run } from '../../../../supervisor/test/helpers/env.js';
+import { arrives, BLOCKED, exactly, NetnsLan, OTHER_IP, PROBE_MS, SERVER_IP, STATION_IP } from '../helpers/netns-lan.js';
 
 const STATION = 'tabula-it-fw-station';
 const SERVER = 'tabula-it-fw-server';
 const OTHER = 'tabula-it-fw-other';
-const SPACES = [STATION, SERVER, OTHER];
-const SERVER_IP = '169.254.24.1';
-const OTHER_IP = '169.254.24.2';
-const STATION_IP = '169.254.24.50';
 const SERVER_IP6 = 'fd24::1';
 const STATION_IP6 = 'fd24::50';
 const CFG: FirewallInput = { serverAddress: SERVER_IP, signalPort: 5905, spicePort: 5906, httpPort: 80 };
-/** A dropped SYN or datagram is given this long: the answer on a veth takes well under a millisecond. */
-const PROBE_MS = 1000;
-
-// Small programs run inside the namespaces with `ip netns exec NS node probe.mjs …`.
-const PROBE = String.raw`
-import net from 'node:net';
-import dgram from 'node:dgram';
-const [cmd, ...a] = process.argv.slice(2);
-const out = (s) => process.stdout.write(s + '\n');
-const finish = (s) => { out(s); process.exit(0); };
-if (cmd === 'serve') {
-  // tcp:P echoes; udp:P echoes; udpq:P only logs (two echoing ends would ping-pong).
-  let pending = a.length;
-  const ready = () => { if (--pending === 0) out('ready'); };
-  for (const spec of a) {
-    const [kind, p] = spec.split(':');
-    const port = Number(p);
-    if (kind === 'tcp') {
-      net.createServer((c) => { out('tcp ' + port + ' from ' + c.remoteAddress); c.on('data', (d) => c.write(d)); c.on('error', () => {}); })
-        .listen({ host: '::', port, ipv6Only: false }, ready);
-    } else {
-      const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-      s.on('message', (m, r) => {
-        out('udp ' + port + ' from ' + r.address + ':' + r.port + ' ' + m.toString().trim());
-        if (kind === 'udp') s.send(m, r.port, r.address);
-      });
-      s.bind(port, '0.0.0.0', ready);
-    }
-  }
-} else if (cmd === 'tcp') {
-  // tcp HOST PORT MS: open (the echo came back), refused, timeout or error:CODE.
-  const [host, port, ms] = a;
-  const s = net.connect({ host, port: Number(port) });
-  setTimeout(() => finish('timeout'), Number(ms));
-  s.on('connect', () => s.write('ping\n'));
-  s.on('data', (d) => { if (d.toString().includes('ping')) finish('open'); });
-  s.on('error', (e) => finish(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
-} else if (cmd === 'udp') {
-  // udp HOST PORT MS: answered, refused (an ICMP error came back), timeout or error:CODE.
-  const [host, port, ms] = a;
-  const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-  s.on('error', (e) => finish(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
-  s.on('message', () => finish('answered'));
-  // Connected: the kernel passes an ICMP error for this flow on to the socket.
-  s.connect(Number(port), host, () => {
-    s.send('ping', (e) => { if (e) finish('error:' + e.code); });
-    setTimeout(() => finish('timeout'), Number(ms));
-  });
-} else if (cmd === 'udp-send') {
-  // udp-send HOST PORT SADDR SPORT TEXT: one datagram, nothing awaited: sent or error:CODE.
-  const [host, port, saddr, sport, text] = a;
-  const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-  s.on('error', (e) => finish('error:' + e.code));
-  s.bind(Number(sport), saddr, () => {
-    s.setBroadcast(true);
-    s.send(text, Number(port), host, (e) => finish(e ? 'error:' + e.code : 'sent'));
-  });
-}
-`;
 
 // udhcpc's script: puts the leased address on the link and says which event it was.
 const UDHCPC_SCRIPT = `#!/bin/sh
@@ -95,145 +32,35 @@ esac
 `;
 
 const dir = await mkdtemp(join(tmpdir(), 'tabula-it-fw-'));
-const probeFile = join(dir, 'probe.mjs');
-const children: ChildProcess[] = [];
-
-async function removeWorld(): Promise<void> {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const ns of SPACES) {
-    // Whatever still runs in our own namespaces was started by this test.
-    const { stdout } = await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }));
-    for (const pid of stdout.split('\n').filter(Boolean)) await run('kill', ['-9', pid]).catch(() => undefined);
-    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
-  }
-}
-
-async function removeAll(): Promise<void> {
-  await removeWorld();
-  await rm(dir, { recursive: true, force: true });
-}
-t.teardown(removeAll);
-
-/** The LAN: the bridge lives in the server's namespace, so deleting the namespaces removes every link. */
-async function makeLan(): Promise<void> {
-  // A run killed half-way (a tap timeout) may have left its namespaces and directory.
-  await removeWorld();
-  for (const stale of (await readdir(tmpdir())).filter((d) => d.startsWith('tabula-it-fw-') && join(tmpdir(), d) !== dir)) {
-    await rm(join(tmpdir(), stale), { recursive: true, force: true });
-  }
-  await writeFile(probeFile, PROBE);
-  for (const ns of SPACES) {
-    await run('ip', ['netns', 'add', ns]);
-    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  }
-  await run('ip', ['-n', SERVER, 'link', 'add', 'br0', 'type', 'bridge']);
-  await run('ip', ['-n', SERVER, 'addr', 'add', `${SERVER_IP}/24`, 'dev', 'br0']);
-  await run('ip', ['-n', SERVER, 'addr', 'add', `${SERVER_IP6}/64`, 'dev', 'br0', 'nodad']);
-  await run('ip', ['-n', SERVER, 'link', 'set', 'br0', 'up']);
-  for (const [ns, port, ip4, ip6] of [
-    [STATION, 'p-station', STATION_IP, STATION_IP6],
-    [OTHER, 'p-other', OTHER_IP, undefined],
-  ] as const) {
-    await run('ip', ['-n', SERVER, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await run('ip', ['-n', SERVER, 'link', 'set', port, 'master', 'br0', 'up']);
-    await run('ip', ['-n', ns, 'addr', 'add', `${ip4}/24`, 'dev', 'eth0']);
-    if (ip6 !== undefined) await run('ip', ['-n', ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
-    await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  }
-}
-
-/** A long-running program in `ns`; resolves once it printed `ready` (or at once when `ready` is false). */
-async function start(ns: string, args: string[], ready = true): Promise<{ lines: string[]; proc: ChildProcess }> {
-  const proc = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  const lines: string[] = [];
-  let tail = '';
-  const take = (chunk: Buffer) => {
-    const parts = (tail + chunk.toString()).split('\n');
-    tail = parts.pop() ?? '';
-    lines.push(...parts);
-  };
-  proc.stdout!.on('data', take);
-  proc.stderr!.on('data', take);
-  if (ready) {
-    const what = `${args.join(' ')} in ${ns}`;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not ready within 10 s: ${lines.join(' | ')}`)), 10_000);
-      proc.stdout!.on('data', () => {
-        if (lines.includes('ready')) resolve();
-      });
-      proc.on('exit', (code) => reject(new Error(`${what} exited (${code}): ${lines.join(' | ')}`)));
-    }).finally(() => clearTimeout(timer));
-  }
-  return { lines, proc };
-}
-
-async function probe(ns: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'node', probeFile, ...args], { timeout: 15_000 });
-  return stdout.trim();
-}
-const tcp = (ns: string, host: string, port: number) => probe(ns, 'tcp', host, String(port), String(PROBE_MS));
-const udp = (ns: string, host: string, port: number) => probe(ns, 'udp', host, String(port), String(PROBE_MS));
-const udpSend = (ns: string, host: string, port: number, saddr: string, sport: number, text: string) => probe(ns, 'udp-send', host, String(port), saddr, String(sport), text);
-/** A dropped packet: either nothing came back in time, or the station's own output chain refused to send it. */
-const BLOCKED = /^(timeout|error:EPERM)$/;
-
-async function ping(ns: string, host: string): Promise<boolean> {
-  return run('ip', ['netns', 'exec', ns, 'busybox', 'ping', '-c', '1', '-W', '1', host], { timeout: 10_000 }).then(
-    () => true,
-    () => false,
-  );
-}
+const lan = new NetnsLan({
+  dir,
+  prefix: 'tabula-it-fw',
+  server: { ns: SERVER, ip4: SERVER_IP, ip6: SERVER_IP6 },
+  hosts: [
+    { ns: STATION, port: 'p-station', ip4: STATION_IP, ip6: STATION_IP6 },
+    { ns: OTHER, port: 'p-other', ip4: OTHER_IP },
+  ],
+});
+t.teardown(() => lan.remove());
+const start = lan.start.bind(lan);
+const tcp = lan.tcp.bind(lan);
+const udp = lan.udp.bind(lan);
+const udpSend = lan.udpSend.bind(lan);
+const ping = lan.ping.bind(lan);
+const counters = () => lan.counters(STATION);
+const forgetConnections = () => lan.forgetConnections(STATION);
+const probeFile = lan.probeFile;
 
 const applyInStation = (ruleset: string) => applyNftRuleset(ruleset, { command: ['ip', 'netns', 'exec', STATION, 'nft'] });
-
-/** The station table's rules: `chain/comment` → packets counted (rules without a counter: -1). */
-async function counters(): Promise<Record<string, number>> {
-  const { stdout } = await run('ip', ['netns', 'exec', STATION, 'nft', '-j', 'list', 'table', 'inet', STATION_TABLE]);
-  const doc = JSON.parse(stdout) as { nftables: Array<{ rule?: { chain: string; comment?: string; expr: Array<Record<string, unknown>> } }> };
-  const out: Record<string, number> = {};
-  for (const { rule } of doc.nftables) {
-    if (rule?.comment === undefined) continue;
-    const counter = rule.expr.find((e) => 'counter' in e)?.['counter'] as { packets: number } | undefined;
-    out[`${rule.chain}/${rule.comment}`] = counter?.packets ?? -1;
-  }
-  return out;
-}
-
-/** A regular expression matching exactly the line `text`. */
-function exactly(text: string): RegExp {
-  return new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-}
-
-/** Empties the station's conntrack table: the next packet of any flow is judged as new. */
-async function forgetConnections(): Promise<void> {
-  await run('ip', ['netns', 'exec', STATION, 'conntrack', '-F'], { timeout: 10_000 });
-}
-
-/**
- * Waits until `lines` has one matching `re` (a datagram that arrived); false after `ms`,
- * or as soon as `proc` is gone. What must not arrive is given PROBE_MS.
- */
-async function arrives(lines: string[], re: RegExp, ms = 5_000, proc?: ChildProcess): Promise<boolean> {
-  const seen = async () => (lines.some((l) => re.test(l)) ? true : proc !== undefined && proc.exitCode !== null ? false : undefined);
-  return waitFor('a line', seen, ms, 20).catch(() => false);
-}
 
 // Services on every host: the server's own (and two it must not offer the station), a
 // look-alike on the other host, listeners on the station for the inbound tests. A setup
 // that fails half-way removes what it made before the error ends the file.
-const { server, other, station } = await (async () => {
-  await makeLan();
-  return {
-    server: await start(SERVER, ['node', probeFile, 'serve', 'tcp:80', 'tcp:5905', 'tcp:5906', 'tcp:22', 'tcp:8080', 'udp:53', 'udpq:67']),
-    other: await start(OTHER, ['node', probeFile, 'serve', 'tcp:5905', 'udp:123', 'udpq:67']),
-    station: await start(STATION, ['node', probeFile, 'serve', 'tcp:5900', 'tcp:22', 'udpq:68']),
-  };
-})().catch(async (e: unknown) => {
-  await removeAll();
-  throw e;
-});
+const { server, other, station } = await lan.makeWith(async () => ({
+  server: await lan.serve(SERVER, 'tcp:80', 'tcp:5905', 'tcp:5906', 'tcp:22', 'tcp:8080', 'udp:53', 'udpq:67'),
+  other: await lan.serve(OTHER, 'tcp:5905', 'udp:123', 'udpq:67'),
+  station: await lan.serve(STATION, 'tcp:5900', 'tcp:22', 'udpq:68'),
+}));
 
 t.test('without the firewall, every flow the firewall must stop gets through', async (t) => {
   const [s22, s8080, o5905, s53, o123, in5900, in22, v6out, v6in] = await Promise.all([

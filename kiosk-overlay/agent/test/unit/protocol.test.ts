@@ -53,9 +53,13 @@ t.test('READY with all its fields', async (t) => {
   t.same(parseServerLine('READY ticket=T port=5906 host=h vm=v session=S').kind, 'ready', 'fields in any order');
 });
 
+t.test('READY without a ticket: a pool whose consoles take none (shared with v0 stations)', async (t) => {
+  t.same(parseServerLine('READY session=S vm=v host=h port=5906 expires=10'), { kind: 'ready', session: 'S', vm: 'v', host: 'h', port: 5906, expiresS: 10 });
+  t.notOk('ticket' in parseServerLine('READY session=S vm=v host=h port=5906'), 'no ticket field at all, so no password goes to the viewer');
+});
+
 t.test('READY that is missing something or carries something unsafe is unknown', async (t) => {
   const bad = [
-    'READY session=S vm=v host=h port=5906',
     'READY session=S vm=v host=h port=5906 ticket=',
     'READY vm=v host=h port=5906 ticket=T',
     'READY session=S host=h port=5906 ticket=T',

@@ -89,6 +89,7 @@ function kiosk(over: Partial<StationConfig> = {}, prepare: (fakes: Prepare) => v
     clock: k.clock,
     logger: k.logger,
   });
+  k.link.server = () => k.config.serverAddress;
   prepare(k);
   k.run = agent.run(k.stop.signal).then(() => {
     k.done = true;
@@ -429,6 +430,30 @@ t.test('the server unreachable on a touch: "unavailable" with the next retry, ba
   await shutDown(t, k);
 });
 
+t.test('a touch before the first DHCP lease: "unavailable", the settings read again at each attempt, the server once a lease names it', async (t) => {
+  const k = kiosk({ serverAddress: undefined, serverOrigin: 'no DHCP lease in /run/systemd/netif/leases; /etc/tabula/station.conf' });
+  await tapScreen(k);
+  t.same(await k.screen.nextView('unavailable'), { kind: 'unavailable', title: SCREEN_TEXT.unavailable, detail: SCREEN_TEXT.retrying(1) });
+  t.same(k.logger.find('server-unreachable')[0]?.fields, { server: undefined, code: 'server-unknown', error: 'no server known: no DHCP lease names one and server_ip is not set' });
+  t.equal(k.refreshes, 1, 'read before the visit');
+  await k.clock.wake(1000);
+  t.same(await k.screen.nextView('unavailable'), { kind: 'unavailable', title: SCREEN_TEXT.unavailable, detail: SCREEN_TEXT.retrying(2) }, 'still no server');
+  t.equal(k.refreshes, 2, 'read again before the second attempt');
+  k.nextConfig = BASE; // the lease came
+  await k.clock.wake(2000);
+  t.same(await backToSlideshow(k), { reason: 'unavailable', detail: undefined }, 'the server found: the slideshow asks again');
+  t.equal(k.refreshes, 3);
+  t.same(k.link.timeouts.length, 3, 'two attempts without a server, the third reached it');
+  const probe = await k.link.nextConnection();
+  t.ok(probe.closedByStation, 'the connection that found the server is closed again');
+  const conn = await touch(k);
+  t.equal(await conn.nextSent(), HELLO, 'the next touch is a real visit');
+  conn.push('ERR 503 try-again');
+  await k.clock.wake(REFUSAL_SHOWN_MS);
+  await backToSlideshow(k, 2);
+  await shutDown(t, k);
+});
+
 t.test('after an outage, the next touch starts a real visit', async (t) => {
   const k = kiosk({ retryMinS: 1, retryMaxS: 1 });
   k.link.refusing = true;
@@ -471,13 +496,22 @@ t.test('ERR 404 no-such-pool: the refusal text', async (t) => {
   await shutDown(t, k);
 });
 
+t.test('READY without a ticket (a pool shared with v0 stations): the viewer starts without a password', async (t) => {
+  const k = kiosk();
+  const conn = await requested(t, k);
+  conn.push('READY session=S vm=v host=169.254.24.1 port=5906 expires=10');
+  const viewer = await k.viewer.nextLaunch();
+  t.same(viewer.launch, { host: '169.254.24.1', port: 5906, title: 'Tabula' });
+  t.notOk('password' in viewer.launch);
+  k.stop.abort();
+  await k.run;
+});
+
 t.test('other answers before READY', async (t) => {
   const cases: [string, string, string][] = [
     ['ERR 429 already-waiting', SCREEN_TEXT.refused, 'refused'],
     ['ERR 429 too-many-connections', SCREEN_TEXT.unavailable, 'unavailable'],
     ['ERR 409 wrong-state a session is under way', SCREEN_TEXT.refused, 'refused'],
-    // A pool without tickets answers READY without one: v1 stations need ticketed pools (docs/station-protocol.md).
-    ['READY session=S vm=v host=169.254.24.1 port=5906 expires=10', SCREEN_TEXT.refused, 'refused'],
     ['ENDED session=S reason=error', SCREEN_TEXT.refused, 'refused'],
   ];
   for (const [line, title, reason] of cases) {

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { buildStationConfig, parseKeyValues, serverConfigUrl, slideshowListUrl, type ConfSource } from '../../src/config/station-conf.js';
+import { buildStationConfig, parseKeyValues, requireServer, serverConfigUrl, slideshowListUrl, type ConfSource, type ConfText } from '../../src/config/station-conf.js';
 import type { StationConfig } from '../../src/config/station-config.js';
 import { StationError } from '../../src/domain/errors.js';
 import { DEFAULT_USB_POLICY } from '../../src/domain/usb-policy.js';
@@ -26,8 +26,8 @@ protocol=1
 pools=desktop,linux
 `;
 
-const local = (text: string): ConfSource => ({ origin: LOCAL, text, strict: true });
-const server = (text: string): ConfSource => ({ origin: SERVER, text, strict: false });
+const local = (text: string): ConfText => ({ origin: LOCAL, text, strict: true });
+const server = (text: string): ConfText => ({ origin: SERVER, text, strict: false });
 const build = (text: string, hostname = 'kiosk-3') => buildStationConfig([local(text)], hostname);
 
 /** The config-invalid message, or a failure when the sources were accepted. */
@@ -46,7 +46,7 @@ function refusal(t: Test, sources: readonly ConfSource[], hostname = 'kiosk-3'):
 /** A local file with server_ip and one more line: the message when it is refused. */
 const refusedLine = (t: Test, line: string) => refusal(t, [local(`server_ip=169.254.24.1\n${line}\n`)]);
 
-const DEFAULTS: Omit<StationConfig, 'serverAddress' | 'stationName'> = {
+const DEFAULTS: Omit<StationConfig, 'serverAddress' | 'serverOrigin' | 'stationName'> = {
   signalPort: 5905,
   spicePort: 5906,
   httpPort: 80,
@@ -78,6 +78,7 @@ t.test("the seed's client.conf, verbatim: its values, and defaults for the rest"
   t.same(cfg, {
     ...DEFAULTS,
     serverAddress: '169.254.24.1',
+    serverOrigin: `${LOCAL} line 1`,
     stationName: 'kiosk-3',
     signalPort: 5905,
     spicePort: 5906,
@@ -91,7 +92,7 @@ t.test("the seed's client.conf, verbatim: its values, and defaults for the rest"
 
 t.test('the same file with CRLF line ends, comments, blank lines, spaces and quotes', async (t) => {
   const text = `# the seed's stations\r\n\r\n  server_ip = "169.254.24.1"  \r\nvdi_signal_port=5905\r\n\t# spice\r\nvdi_spice_port = 5906\r\nanimation_folder="/usr/share/backgrounds/animation"\r\nbackground_folder=/usr/share/backgrounds2/fedora-workstation`;
-  t.same(build(text), build(SEED_CLIENT_CONF));
+  t.same(build(text), { ...build(SEED_CLIENT_CONF), serverOrigin: `${LOCAL} line 3` }, 'the same values; server_ip is on line 3 here');
   t.same(build('\ufeffserver_ip=169.254.24.1\n').serverAddress, '169.254.24.1', 'a byte-order mark is no part of the first key');
 });
 
@@ -129,6 +130,7 @@ prompt=Touch me = start!
 `);
   t.same(cfg, {
     serverAddress: '10.0.0.1',
+    serverOrigin: `${LOCAL} line 1`,
     signalPort: 7000,
     spicePort: 7001,
     httpPort: 8080,
@@ -240,10 +242,34 @@ t.test("unknown keys in a non-strict source (the server's, maybe newer) are igno
   t.notOk('pools' in build(`${SEED_CLIENT_CONF}pools=desktop\n`), '…and does not become part of the config');
 });
 
-t.test('server_ip missing', async (t) => {
-  t.equal(refusal(t, [local('vdi_signal_port=5905\n')]), `${LOCAL}: server_ip is not set (the server's address on the station LAN)`);
-  t.equal(refusal(t, [server(''), local('')]), `${SERVER}, ${LOCAL}: server_ip is not set (the server's address on the station LAN)`);
-  t.match(refusal(t, []), /^no config: server_ip is not set/);
+t.test('no source names the server: no error here, and requireServer names every source looked at', async (t) => {
+  const cfg = buildStationConfig([{ origin: 'no DHCP lease in /run/systemd/netif/leases', values: {} }, local('vdi_signal_port=5905\n')], 'kiosk-3');
+  t.equal(cfg.serverAddress, undefined, 'no server yet: the normal state before the first lease');
+  t.equal(cfg.signalPort, 5905, 'the rest of the config is there');
+  t.equal(cfg.serverOrigin, `no DHCP lease in /run/systemd/netif/leases; ${LOCAL}`);
+  t.throws(() => requireServer(cfg), {
+    code: 'server-unknown',
+    message: `no server known: no DHCP lease names one and server_ip is not set (looked at: no DHCP lease in /run/systemd/netif/leases; ${LOCAL})`,
+  });
+  t.equal(serverConfigUrl(cfg), '', "no server: no client.conf to fetch");
+  t.equal(slideshowListUrl(cfg), '', 'and no slideshow list');
+  t.equal(buildStationConfig([], 'k').serverOrigin, 'no config');
+  t.equal(requireServer(build(SEED_CLIENT_CONF)), '169.254.24.1', 'requireServer gives a server that is known');
+});
+
+t.test('values from elsewhere than a file (the lease): under the files, named by their origin', async (t) => {
+  const LEASE = '/run/systemd/netif/leases/2 (DHCP option 224)';
+  const lease: ConfSource = { origin: LEASE, values: { server_ip: '169.254.24.1', http_port: '8080' } };
+  const fromLease = buildStationConfig([lease, local('# nothing\n')], 'k');
+  t.equal(fromLease.serverAddress, '169.254.24.1');
+  t.equal(fromLease.httpPort, 8080);
+  t.equal(fromLease.serverOrigin, LEASE, 'the server named by the lease says so');
+  t.equal(serverConfigUrl(fromLease), 'http://169.254.24.1:8080/client.conf', "the server's client.conf is asked for at the lease's port");
+  const pinned = buildStationConfig([lease, local('server_ip=10.0.0.9\n')], 'k');
+  t.equal(pinned.serverAddress, '10.0.0.9', 'a file wins over the lease');
+  t.equal(pinned.serverOrigin, `${LOCAL} line 1`);
+  t.equal(pinned.httpPort, 8080, 'key by key: the lease still gives what the file does not set');
+  t.equal(refusal(t, [{ origin: LEASE, values: { http_port: '0' } }, local('')]), `${LEASE}: http_port=0: expected a whole number from 1 to 65535`);
 });
 
 t.test('bad values name the key, the value and the file', async (t) => {
@@ -313,6 +339,7 @@ t.test("the server's client.conf under the local file: the local file wins", asy
   t.same(cfg, {
     ...DEFAULTS,
     serverAddress: '169.254.24.1',
+    serverOrigin: `${LOCAL} line 1`,
     stationName: 'kiosk-3',
     animationFolder: '/usr/share/backgrounds/animation',
     backgroundFolder: '/usr/share/backgrounds2/fedora-workstation',

@@ -113,3 +113,17 @@ t.test('the lockdown: the same table, loopback only', async (t) => {
   t.same(chain(lock, 'output').slice(1), ['oif lo accept comment "loopback"', 'counter drop comment "lockdown"']);
   t.notMatch(lock, /^server_ip/m, 'the reason stays inside one comment line');
 });
+
+t.test('no server known (before the first lease): DHCP only', async (t) => {
+  const dhcpOnly = renderStationFirewall({ ...CFG, serverAddress: undefined });
+  t.same(chain(dhcpOnly, 'input').slice(5, -1), ['udp sport 67 udp dport 68 counter accept comment "dhcp-reply"'], 'DHCP replies come in');
+  t.same(chain(dhcpOnly, 'output').slice(5, -1), ['ip daddr 255.255.255.255 udp sport 68 udp dport 67 counter accept comment "dhcp"'], 'DHCP goes out, to broadcast only');
+  t.same(chain(dhcpOnly, 'output').slice(0, 5), output.slice(0, 5), 'the same loopback, IPv6, invalid and established rules');
+  t.equal(chain(dhcpOnly, 'output').at(-1), 'counter drop comment "refused"');
+  t.notMatch(dhcpOnly, /dport (123|8088|6905|6906)\b/, 'no NTP, HTTP, signal or Spice rule');
+  t.match(dhcpOnly, /^# Tabula station firewall, generated from the station config: no server known yet, DHCP only\.$/m);
+  t.same(
+    stationFlows({ ...CFG, serverAddress: undefined }).map((f) => f.name),
+    ['dhcp-reply', 'dhcp'],
+  );
+});
