@@ -20,13 +20,15 @@ node_modules/.installed: package.json package-lock.json
 golden:
 	@bash image/test-golden/build.sh
 
-SOURCES := $(shell find supervisor/src -name '*.ts') supervisor/tsconfig.json
+SOURCES := $(shell find supervisor/src -name '*.ts') supervisor/tsconfig.json $(wildcard supervisor/admin-web/*)
 AGENT_SOURCES := $(shell find kiosk-overlay/agent/src -name '*.ts') kiosk-overlay/agent/tsconfig.json
 
 build: supervisor/dist/.built kiosk-overlay/agent/dist/.built
 
 supervisor/dist/.built: node_modules/.installed $(SOURCES)
 	npx tsc -p supervisor/tsconfig.json
+	@# The admin page's files travel with the compiled code (the server image copies dist/).
+	rm -rf supervisor/dist/admin-web && cp -r supervisor/admin-web supervisor/dist/admin-web
 	@touch $@
 
 kiosk-overlay/agent/dist/.built: node_modules/.installed $(AGENT_SOURCES)
@@ -73,9 +75,10 @@ images: image-host build
 	@bash image/kiosk/build.sh
 	@bash image/server/build.sh
 
-## image-test: boots the images in QEMU, checks make flash, and that two clean builds are identical (long)
-image-test: images
+## image-test: boots the images in QEMU (the kiosk also on a supervisor's station LAN), checks make flash, and that two clean builds are identical (long)
+image-test: images daemons golden
 	@bash image/kiosk/boot-test.sh
+	@bash image/kiosk/lan-test.sh
 	@bash image/server/boot-test.sh
 	@bash image/flash-test.sh
 	@bash image/repro-check.sh kiosk

@@ -14,7 +14,7 @@ const ALLOWED = {
   app: ['domain', 'render', 'ports', 'config'],
   api: ['domain', 'app', 'ports'],
   adapters: ['domain', 'render', 'ports'],
-  cli: ['domain', 'render', 'api', 'adapters'],
+  cli: ['domain', 'render', 'config', 'api', 'adapters'],
   bench: ['domain', 'api', 'adapters', 'cli'],
 };
 

@@ -13,6 +13,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIBVIRTD_CONF=$REPO/ci/libvirt/libvirtd.conf
 BUS_POLICY_DIR=$REPO/appliance/dbus
+POLKIT_ACTIONS_DIR=$REPO/appliance/polkit
 LOG_DIR=/var/log/tabula
 
 DBUS_PIDFILE=/run/dbus/pid
@@ -214,6 +215,26 @@ install_bus_policies() {
   return 0
 }
 
+# The supervisor's polkit actions, where polkitd (bus-activated on first use) finds them.
+up_polkit_actions() {
+  local f dest t0 changed=0
+  t0=$(now_ms)
+  shopt -s nullglob
+  for f in "$POLKIT_ACTIONS_DIR"/*.policy; do
+    dest=/usr/share/polkit-1/actions/$(basename "$f")
+    if ! cmp -s "$f" "$dest"; then
+      install -D -m 0644 "$f" "$dest"
+      changed=1
+    fi
+  done
+  shopt -u nullglob
+  if ((changed)); then
+    say polkit "actions installed ($(($(now_ms) - t0)) ms)"
+  else
+    say polkit "actions already installed ($(($(now_ms) - t0)) ms)"
+  fi
+}
+
 up_dbus() {
   local t0 pid policies log=$LOG_DIR/dbus-daemon.log
   t0=$(now_ms)
@@ -342,6 +363,7 @@ cmd_up() {
   mkdir -p "$LOG_DIR"
   up_kvm
   up_accounts
+  up_polkit_actions
   up_dbus
   up_virtlogd
   up_libvirtd

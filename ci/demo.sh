@@ -109,6 +109,8 @@ Tabula demo: a pool of 2 disposable VMs of the test golden image (software emula
 
   Pool status:      supervisor/bin/tabulactl status         (add --json for scripts)
   Recycle a VM:     supervisor/bin/tabulactl recycle tabula-$POOL-0
+  Drain, resize:    supervisor/bin/tabulactl drain $POOL; supervisor/bin/tabulactl resize $POOL 3
+  Every command:    supervisor/bin/tabulactl --help
   libvirt's view:   virsh -c qemu:///system list --all
   A guest console:  cat $DEMO/state/pools/$POOL/tabula-$POOL-0.console.log
   Supervisor log:   $DEMO/supervisor.log   (shown below)

@@ -17,8 +17,12 @@ mkdir -p "$report_dir"
 for tier in "$@"; do
   [[ -n "${ARGS[$tier]:-}" ]] || { echo "run-tests: unknown tier $tier" >&2; exit 2; }
   out="$report_dir/$tier.tap"
+  # The integration tier takes the machine's integration lock (as the image
+  # tests that run a supervisor do): one supervisor on the bus at a time.
+  lock=()
+  [[ $tier == integration ]] && lock=(flock /tmp/tabula-it.lock)
   # shellcheck disable=SC2086
-  npx tap --disable-coverage --reporter=tap ${ARGS[$tier]} | tee "$out"
+  "${lock[@]}" npx tap --disable-coverage --reporter=tap ${ARGS[$tier]} | tee "$out"
   rc=${PIPESTATUS[0]}
   # Files and subtests end with "# time=…"; assertions (the leaves) do not.
   pass=$(grep -E '^\s*ok [0-9]+' "$out" | grep -vc '# time=' || true)

@@ -10,6 +10,8 @@ PACKAGES=(
   libvirt-clients
   libvirt-dbus
   dbus
+  # The supervisor asks polkit about admin calls from callers other than root.
+  polkitd
   busybox-static
   cpio
   zstd
@@ -37,6 +39,10 @@ PACKAGES=(
   xprintidle
   xdotool
   fonts-dejavu-core
+  # The admin web page: its self-signed certificate (openssl), and its browser test
+  # (Playwright drives Debian's Chromium, headless).
+  openssl
+  chromium
 )
 
 if [[ $EUID -ne 0 ]]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
 import { BusSession } from './adapters/dbus/bus-session.js';
+import { PolkitAuthorizer } from './adapters/dbus/polkit-authorizer.js';
+import { FilePoolStateStore } from './adapters/file-pool-state-store.js';
+import { runProcess } from './adapters/process-command.js';
 import { JournalLogger } from './adapters/journal-logger.js';
 import { LibvirtDbus } from './adapters/libvirt-dbus.js';
 import { QemuImgDisks } from './adapters/qemu-img-disks.js';
@@ -10,8 +12,11 @@ import { SystemClock } from './adapters/system-clock.js';
 import { ConntrackTool } from './adapters/conntrack.js';
 import { IpLinks } from './adapters/ip-links.js';
 import { NftFirewall } from './adapters/nft-firewall.js';
-import { SupervisorService } from './api/dbus/service.js';
-import { Dispatcher } from './app/dispatcher.js';
+import { SupervisorService, type SupervisorApi } from './api/dbus/service.js';
+import { Dispatcher, type SessionStarted } from './app/dispatcher.js';
+import { FactoryReset } from './app/factory-reset.js';
+import { Listeners } from './app/listeners.js';
+import { PoolAdmin } from './app/pool-admin.js';
 import { JournaledSessionLog } from './app/journaled-session-log.js';
 import { Reconciler, type SupervisorStatus } from './app/reconciler.js';
 import { SessionActivity } from './app/activity.js';
@@ -23,12 +28,17 @@ import { JsonlSessionLog } from './adapters/jsonl-session-log.js';
 import { IpNeighbours } from './adapters/ip-neighbours.js';
 import { ProcessFaults } from './adapters/process-faults.js';
 import { ProcHostResources } from './adapters/proc-host-resources.js';
-import { parseConfig, type Config } from './config/config.js';
-import { asTabulaError, TabulaError } from './domain/errors.js';
+import type { Config } from './config/config.js';
+import { asTabulaError } from './domain/errors.js';
 import { goldenProblem } from './domain/golden.js';
+import type { SessionLogEntry } from './domain/session-log.js';
 import { VERSION } from './version.js';
 import { openSignalPort, openStationEndpoint, StationLanServices } from './wiring/station-lan.js';
 import { reportBlocked, startVmNetwork } from './wiring/vm-network.js';
+import { configReloader, loadConfig } from './wiring/admin.js';
+import { startAdminWeb } from './wiring/admin-web.js';
+import { goldenImages } from './app/golden-images.js';
+import { startImages } from './wiring/images.js';
 
 const DEFAULT_CONFIG = '/etc/tabula/supervisor.toml';
 const USAGE = `usage: tabula-supervisor [--config FILE] [--check-config] [--debug]
@@ -64,16 +74,6 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return args;
-}
-
-async function loadConfig(path: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new TabulaError('config-unreadable', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  return parseConfig(text, path);
 }
 
 /** Golden-image problems, for --check-config (the daemon itself reports them per pool and keeps running). */
@@ -142,7 +142,12 @@ async function main(): Promise<number> {
     status: (): SupervisorStatus => reconciler.status(),
     queueLengths: () => dispatcher?.queueLengths() ?? new Map(),
   });
-  const sessionLog = new JournaledSessionLog(new JsonlSessionLog(`${config.stateDir}/sessions`), logger, (e) => metrics.sessionEnded(e));
+  const sessionsStarted = new Listeners<SessionStarted>(logger, 'session-listener-failed');
+  const sessionsEnded = new Listeners<SessionLogEntry>(logger, 'session-listener-failed');
+  const sessionLog = new JournaledSessionLog(new JsonlSessionLog(`${config.stateDir}/sessions`), logger, (e) => {
+    metrics.sessionEnded(e);
+    sessionsEnded.emit(e);
+  });
   const reconciler: Reconciler = new Reconciler(config, {
     libvirt,
     disks,
@@ -157,29 +162,50 @@ async function main(): Promise<number> {
     ...(faults ? { faults } : {}),
     ...(stations ? { firewall: new NftFirewall(), conntrack } : {}),
   });
+  // Staff's pool changes (drained, resized) are taken up before the first round.
+  const poolAdmin = new PoolAdmin(config, { keeper: reconciler, store: new FilePoolStateStore(`${config.stateDir}/pools.json`), logger });
+  await poolAdmin.load();
+  // Golden images: the store, switches and their rollback (docs/admin.md).
+  const images = await startImages(config, { disks, pools: poolAdmin, keeper: reconciler, libvirt, logger });
   const vmNet = await startVmNetwork(config, logger);
   const lanServices = new StationLanServices(config.stateDir, logger);
-  const service = new SupervisorService(
-    {
-      ...(vmNet
-        ? {
-            whitelist: {
-              list: () => vmNet.keeper.list(),
-              set: (entries: string[]) => vmNet.keeper.set(entries),
-              add: (entry: string) => vmNet.keeper.add(entry),
-              remove: (entry: string) => vmNet.keeper.remove(entry),
-            },
-          }
-        : {}),
-      status: () => reconciler.status(),
-      onStatus: (l) => reconciler.onStatus(l),
-      recycle: (name) => reconciler.recycle(name),
-      sessions: (since) => sessionLog.read(since),
-      wipe: () => reconciler.wipe('admin'),
-      stations: () => lanServices.stations(reconciler.config(), clock.now()),
-    },
-    VERSION,
-  );
+  const reloadConfig = configReloader(args.config, poolAdmin, lanServices, logger);
+  const factoryReset = new FactoryReset({
+    command: () => reconciler.config().factoryResetCommand,
+    env: () => ({ TABULA_CONFIG: args.config, TABULA_STATE_DIR: reconciler.config().stateDir }),
+    run: runProcess,
+    logger,
+  });
+  // The one API: D-Bus objects and the admin web page are both its clients.
+  const api: SupervisorApi = {
+    ...(vmNet
+      ? {
+          whitelist: {
+            list: () => vmNet.keeper.list(),
+            set: (entries: string[]) => vmNet.keeper.set(entries),
+            add: (entry: string) => vmNet.keeper.add(entry),
+            remove: (entry: string) => vmNet.keeper.remove(entry),
+          },
+        }
+      : {}),
+    status: () => reconciler.status(),
+    onStatus: (l) => reconciler.onStatus(l),
+    recycle: (name) => reconciler.recycle(name),
+    sessions: (since) => sessionLog.read(since),
+    wipe: () => reconciler.wipe('admin'),
+    stations: () => lanServices.stations(reconciler.config(), clock.now()),
+    onSessionStarted: (l) => sessionsStarted.add(l),
+    onSessionEnded: (l) => sessionsEnded.add(l),
+    endSession: (id) => reconciler.endSession(id),
+    drain: (pool) => poolAdmin.drain(pool),
+    undrain: (pool) => poolAdmin.undrain(pool),
+    resize: (pool, size) => poolAdmin.resize(pool, size),
+    images: images.api,
+    reloadConfig,
+    factoryReset: (keepImages, confirm) => factoryReset.run(keepImages, confirm),
+    authorizer: new PolkitAuthorizer(() => session.current()),
+  };
+  const service = new SupervisorService(api, VERSION);
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
@@ -189,20 +215,8 @@ async function main(): Promise<number> {
     });
   }
 
-  // SIGHUP re-reads the config; an invalid one is refused and the old one kept.
-  process.on('SIGHUP', () => {
-    loadConfig(args.config).then(
-      (next) =>
-        reconciler
-          .reconfigure(next)
-          .then(() => lanServices.apply(next))
-          .then(() => logger.notice('config-reloaded', { config: args.config, pools: next.pools.map((p) => `${p.name}:${p.size}`).join(',') })),
-      (e: unknown) => {
-        const err = asTabulaError(e, 'config-invalid');
-        logger.err('config-reload-refused', { code: err.code, error: err.message });
-      },
-    );
-  });
+  // SIGHUP re-reads the config; an invalid one is refused (and logged) and the old one kept.
+  process.on('SIGHUP', () => void reloadConfig().catch(() => undefined));
 
   logger.notice('supervisor-starting', { version: VERSION, config: args.config, pools: config.pools.map((p) => `${p.name}:${p.size}`).join(',') });
   const events = libvirt.onDomainEvent(() => reconciler.poke());
@@ -213,6 +227,8 @@ async function main(): Promise<number> {
     await libvirt.attach(bus);
     await service.attach(bus);
   });
+  // The admin web page (docs/admin-web.md): a second client of the same API, on the management side only.
+  const adminWeb = await startAdminWeb(config, { ...api, goldenImages: () => goldenImages(reconciler.config(), disks) }, { clock, logger, metrics, config: () => reconciler.config() });
   try {
     try {
       await session.start();
@@ -224,7 +240,11 @@ async function main(): Promise<number> {
     // start_mode = "wipe": nothing of before is adopted; the first round builds the pools afresh.
     if (config.startMode === 'wipe') await reconciler.wipe('start');
     if (stations) {
-      dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret: randomSecret, neighbours: new IpNeighbours(), sessionLog, metrics, ...(faults ? { faults } : {}) }, reconciler);
+      dispatcher = new Dispatcher(
+        reconciler.config(),
+        { libvirt, conntrack, clock, logger, newSecret: randomSecret, neighbours: new IpNeighbours(), sessionLog, metrics, onSessionStarted: (e) => sessionsStarted.emit(e), ...(faults ? { faults } : {}) },
+        reconciler,
+      );
       void openSignalPort(stations, dispatcher, reconciler, activity, metrics, clock, logger, stop.signal);
       void openStationEndpoint(reconciler, clock, logger, stop.signal);
       await lanServices.apply(config);
@@ -253,6 +273,8 @@ async function main(): Promise<number> {
     events.dispose();
     graphics.dispose();
     service.stop();
+    images.dispose();
+    await adminWeb?.stop();
     session.close();
     await lanServices.stop().catch(() => undefined);
     // The VM table stays: running VMs keep their confinement while no supervisor runs.

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { TabulaError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
 import { SupervisedProcess, type SupervisedProcessOptions } from './supervised-process.js';
@@ -84,6 +85,10 @@ export class LanDaemon<S> {
     const text = this.#o.render(spec);
     if (text === this.#applied && this.process.running) return;
 
+    // The daemon's own directory is private; the ones above it (the state
+    // directory itself when this runs first) must stay passable for QEMU,
+    // which runs as another user and reaches the pools' disks through them.
+    await mkdir(dirname(dir), { recursive: true, mode: 0o711 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const candidate = `${configFile}.new`;
     await writeFile(candidate, text, { mode: 0o600 });

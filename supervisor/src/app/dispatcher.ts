@@ -44,6 +44,15 @@ export interface Handoff {
   readonly connected: Promise<boolean>;
 }
 
+/** A VM handed to a station: a session begins. */
+export interface SessionStarted {
+  readonly session: string;
+  readonly station: string;
+  readonly stationName?: string;
+  readonly pool: string;
+  readonly vm: string;
+}
+
 export interface DispatcherDeps {
   readonly libvirt: Libvirt;
   readonly conntrack: Conntrack;
@@ -55,6 +64,8 @@ export interface DispatcherDeps {
   readonly sessionLog?: SessionLog;
   readonly metrics?: MetricsSink;
   readonly faults?: Faults;
+  /** Told of each hand-off (the D-Bus API's SessionStarted). */
+  readonly onSessionStarted?: (e: SessionStarted) => void;
 }
 
 /** What the dispatcher needs of the reconciler. */
@@ -64,6 +75,8 @@ export interface PoolKeeper {
   onStatus(listener: (s: SupervisorStatus) => void): Disposable;
   syncFirewall(): Promise<void>;
   poke(): void;
+  /** A drained pool hands out nothing. */
+  isDrained(pool: string): boolean;
 }
 
 /**
@@ -104,6 +117,7 @@ export class Dispatcher {
     if (pool === undefined || !this.#config.pools.some((p) => p.name === pool)) {
       throw new TabulaError('not-found', pool === undefined ? 'no pool is configured' : `no pool named "${pool}"`);
     }
+    this.#refuseDrained(pool);
     if (req.protocol === 'v0' && this.#config.pools.find((p) => p.name === pool)?.consoleTickets) {
       throw new TabulaError('ticket-required', `pool ${pool} requires Spice tickets, which v0 stations cannot give (set console_tickets = false for them)`);
     }
@@ -131,6 +145,8 @@ export class Dispatcher {
     try {
       for (;;) {
         if (req.signal.aborted) throw new TabulaError('invalid-argument', 'the station went away');
+        // Drained while the station waited: it is told now rather than left waiting for good.
+        this.#refuseDrained(pool);
         // First come, first served: only the head of the queue for this pool may claim.
         const line = this.#queue.filter((e) => (e.req.pool ?? this.#config.pools[0]?.name) === pool);
         if (line[0] === entry) {
@@ -160,14 +176,17 @@ export class Dispatcher {
     }
   }
 
+  #refuseDrained(pool: string): void {
+    if (this.#keeper.isDrained(pool)) throw new TabulaError('pool-drained', `pool ${pool} is drained by staff: it hands out no desktop until it is undrained`, { retryable: true });
+  }
+
   async #claim(pool: string, req: HandoffRequest, requestedAt: number): Promise<Handoff | undefined> {
     const tickets = this.#config.pools.find((p) => p.name === pool)?.consoleTickets ?? false;
     const expiresMs = this.#config.stations?.connectWaitMs ?? 10_000;
-    const candidates = this.#keeper
-      .status()
-      .pools.find((p) => p.name === pool)
-      ?.vms.filter((vm) => vm.state === 'clean' && vm.active)
-      .sort((a, b) => a.stateSince - b.stateSince);
+    const status = this.#keeper.status().pools.find((p) => p.name === pool);
+    // VMs of the pool's current golden image first: those of an old one are about to be replaced.
+    const old = (vm: { golden?: string }) => Number(vm.golden !== undefined && status?.image !== undefined && vm.golden !== status.image.goldenImage);
+    const candidates = status?.vms.filter((vm) => vm.state === 'clean' && vm.active).sort((a, b) => old(a) - old(b) || a.stateSince - b.stateSince);
     if (!candidates?.length) return undefined;
     const mac = await this.#deps.neighbours?.macOf(req.station);
     for (const candidate of candidates) {
@@ -198,6 +217,12 @@ export class Dispatcher {
       await this.#keeper.syncFirewall();
       this.#faults.at('handoff:forwarded');
       this.#deps.logger.notice('vm-handed-out', { vm: handoff.vm.name, pool, station: req.station, session: handoff.session.id, protocol: req.protocol });
+      try {
+        this.#deps.onSessionStarted?.({ session: handoff.session.id, station: req.station, ...(req.stationName === undefined ? {} : { stationName: req.stationName }), pool, vm: handoff.vm.name });
+      } catch (e) {
+        // The news is for onlookers; the station gets its desktop regardless.
+        this.#deps.logger.err('session-listener-failed', { error: asTabulaError(e).message });
+      }
       return {
         vm: handoff.vm.name,
         pool,

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import { asTabulaError, TabulaError } from '../domain/errors.js';
 import { goldenProblem } from '../domain/golden.js';
+import type { CloneOutcome } from '../domain/golden-switch.js';
 import {
   afterFailure,
   afterSuccess,
@@ -30,6 +31,7 @@ import { resourceProblem, type HostRoom } from '../domain/resources.js';
 import { executeStep, type ExecutorDeps } from './executor.js';
 import { KeyedLocks } from './keyed-locks.js';
 import { Lane } from './lane.js';
+import { Listeners } from './listeners.js';
 import { stepEvent, stepFields, stepPool } from './step-log.js';
 
 export type SupervisorState = 'starting' | 'ready' | 'degraded';
@@ -100,8 +102,11 @@ export class Reconciler {
   readonly locks = new KeyedLocks();
   readonly #health = new Map<string, PoolHealth>();
   readonly #golden = new Map<string, { format?: string; checkedAt: number }>();
-  readonly #listeners = new Set<(s: SupervisorStatus) => void>();
-  readonly #sessionListeners = new Set<(e: SessionEnded) => void>();
+  readonly #listeners: Listeners<SupervisorStatus>;
+  readonly #sessionListeners: Listeners<SessionEnded>;
+  readonly #cloneListeners: Listeners<CloneOutcome>;
+  /** Pools staff drained: they hand out nothing and are not refilled. */
+  #drained: ReadonlySet<string> = new Set();
   /** Why a start failed, so the removal that follows reports the real cause. */
   readonly #startErrors = new Map<string, string>();
   /** This round's measure of the host; a pool short of a VM that does not fit says why here. */
@@ -120,6 +125,9 @@ export class Reconciler {
     this.#config = config;
     this.#deps = deps;
     this.#policy = policy;
+    this.#listeners = new Listeners(deps.logger, 'status-listener-failed');
+    this.#sessionListeners = new Listeners(deps.logger, 'session-listener-failed');
+    this.#cloneListeners = new Listeners(deps.logger, 'clone-listener-failed');
     for (const p of config.pools) this.#health.set(p.name, FRESH_HEALTH);
   }
 
@@ -133,24 +141,51 @@ export class Reconciler {
   }
 
   onStatus(listener: (s: SupervisorStatus) => void): Disposable {
-    this.#listeners.add(listener);
-    return { dispose: () => this.#listeners.delete(listener) };
+    return this.#listeners.add(listener);
   }
 
   /** Sessions that ended because their VM was taken away (client gone, guest stopped, admin). */
   onSessionEnded(listener: (e: SessionEnded) => void): Disposable {
-    this.#sessionListeners.add(listener);
-    return { dispose: () => this.#sessionListeners.delete(listener) };
+    return this.#sessionListeners.add(listener);
   }
 
   #sessionEnded(e: SessionEnded): void {
-    for (const l of this.#sessionListeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#deps.logger.err('session-listener-failed', { error: asTabulaError(err).message });
-      }
-    }
+    this.#sessionListeners.emit(e);
+  }
+
+  /** Each clone that came up or failed to, with the golden image it was made from (a switch's probation watches them). */
+  onCloneOutcome(listener: (o: CloneOutcome) => void): Disposable {
+    return this.#cloneListeners.add(listener);
+  }
+
+  /**
+   * The pool went back to its previous golden image by itself: it reports
+   * unhealthy with `reason` until a clone of that image comes up.
+   */
+  noteRollback(pool: string, reason: string): void {
+    this.#health.set(pool, { ...this.#healthOf(pool), rolledBack: reason });
+    this.poke();
+  }
+
+  /** This round's measure of the host's memory against the reserve (budget absent when not measured). */
+  room(): HostRoom {
+    return this.#room;
+  }
+
+  isDrained(pool: string): boolean {
+    return this.#drained.has(pool);
+  }
+
+  /**
+   * Which pools are drained. Said in the status at once (a station asking
+   * right after is refused), and the next round stops refilling them.
+   */
+  setDrained(drained: ReadonlySet<string>): void {
+    this.#drained = new Set(drained);
+    const pools = this.#status.pools.map((p) => ({ ...p, drained: this.#drained.has(p.name) }));
+    // A degraded status keeps its own line: the reason matters more.
+    this.#setStatus({ ...this.#status, pools, ...(this.#status.state === 'ready' ? { line: statusLine(pools) } : {}) });
+    this.poke();
   }
 
   /** A hint that something changed: re-read libvirt now rather than at the next tick. */
@@ -164,27 +199,48 @@ export class Reconciler {
    */
   async reconfigure(next: Config): Promise<void> {
     await this.#lane.run(async () => {
+      const before = new Map(this.#config.pools.map((p) => [p.name, p.goldenImage]));
       this.#config = next;
       const names = new Set(next.pools.map((p) => p.name));
       for (const name of [...this.#health.keys()]) if (!names.has(name)) this.#health.delete(name);
       // Golden images are looked at again: the path or the file may have changed.
       this.#golden.clear();
-      for (const p of next.pools) if (!this.#health.has(p.name)) this.#health.set(p.name, FRESH_HEALTH);
+      for (const p of next.pools) {
+        const h = this.#health.get(p.name);
+        if (h === undefined) this.#health.set(p.name, FRESH_HEALTH);
+        // Another image gets a fresh set of tries; a rollback's note stays until a clone comes up.
+        else if (before.get(p.name) !== p.goldenImage) this.#health.set(p.name, h.rolledBack === undefined ? FRESH_HEALTH : { ...FRESH_HEALTH, rolledBack: h.rolledBack });
+      }
     });
     this.poke();
   }
 
-  /** Marks a VM dirty so that it is destroyed and replaced by a fresh clone. */
-  async recycle(name: string): Promise<void> {
+  /**
+   * Ends a session under way as a station's END would, but with cause
+   * `admin`: its VM is destroyed, its disk deleted, a fresh clone made.
+   */
+  async endSession(sessionId: string): Promise<void> {
+    const vm = (await this.#deps.libvirt.listDomains()).find((d) => d.record?.state === 'in-use' && d.record.session?.id === sessionId);
+    if (vm === undefined) throw new TabulaError('not-found', `no session "${sessionId}" is under way`);
+    await this.recycle(vm.name, sessionId);
+  }
+
+  /**
+   * Marks a VM dirty so that it is destroyed and replaced by a fresh clone.
+   * With `session`, only while that session is still under way on it (re-read
+   * under the VM's lock): it may have ended meanwhile.
+   */
+  async recycle(name: string, session?: string): Promise<void> {
     try {
       await this.locks.run(name, async () => {
         const vm = await this.#deps.libvirt.getDomain(name);
         if (!vm?.record) throw new TabulaError('not-found', `no Tabula VM named "${name}"`);
+        if (session !== undefined && (vm.record.state !== 'in-use' || vm.record.session?.id !== session)) throw new TabulaError('not-found', `no session "${session}" is under way`);
         if (vm.record.state === 'dirty') return;
         await this.#deps.libvirt.setVmRecord(name, endedSession(vm.record, this.#deps.clock.now(), 'admin'));
         this.#deps.logger.notice('vm-marked-dirty', { vm: name, pool: vm.record.pool, was: vm.record.state });
-        const session = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
-        if (session !== undefined) this.#sessionEnded({ session, vm: name, cause: 'admin' });
+        const ended = vm.record.state === 'in-use' ? vm.record.session?.id : undefined;
+        if (ended !== undefined) this.#sessionEnded({ session: ended, vm: name, cause: 'admin' });
       });
     } finally {
       this.poke();
@@ -479,6 +535,8 @@ export class Reconciler {
           cloneNotBefore: h.cloneNotBefore,
           limits: p.limits,
           memoryMiB: p.memoryMiB,
+          drained: this.#drained.has(p.name),
+          golden: p.goldenImage,
         };
       }),
       ...(this.#room.memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB: this.#room.memoryBudgetMiB }),
@@ -538,7 +596,7 @@ export class Reconciler {
       this.#deps.metrics?.failed(err.code, step.kind);
       // A failed start leaves a booting VM that is not running; its removal counts the failure, once.
       if (step.kind === 'start-vm') this.#startErrors.set(step.name, `start-vm failed: ${err.message}`);
-      else this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now());
+      else this.#fail(pool, `${step.kind} failed: ${err.message}`, clock.now(), this.#cloneImage(step));
       // A clone that cannot be made may mean the golden image went away: look again.
       if (step.kind === 'clone-disk') this.#golden.delete(pool);
       return false;
@@ -550,6 +608,7 @@ export class Reconciler {
     }
     if (step.kind === 'mark-clean') {
       this.#health.set(pool, afterSuccess(this.#healthOf(pool)));
+      this.#cloneListeners.emit({ pool, ok: true, ...(step.record.golden === undefined ? {} : { image: step.record.golden }) });
       const now = clock.now();
       this.#deps.metrics?.cloneReady(pool, now - step.record.createdAt);
       const takenAt = this.#takenAt.get(step.name);
@@ -561,18 +620,25 @@ export class Reconciler {
     }
     if ((step.kind === 'destroy-vm' || step.kind === 'undefine-vm') && isCloneFailure(step.reason)) {
       const cause = step.reason === 'boot-timeout' ? 'the guest did not report up in time' : (this.#startErrors.get(step.name) ?? 'the VM stopped while booting');
-      this.#fail(pool, cause, clock.now());
+      this.#fail(pool, cause, clock.now(), step.record?.golden);
     }
     if (step.kind === 'undefine-vm' || step.kind === 'mark-clean') this.#startErrors.delete(step.name);
     return true;
   }
 
-  #fail(pool: string, reason: string, now: number): void {
+  /** The image a failed step was making a clone of; undefined for steps that make none (they say nothing of the image). */
+  #cloneImage(step: Step): string | undefined {
+    if (step.kind === 'define-vm') return step.record.golden;
+    return step.kind === 'clone-disk' ? this.#config.pools.find((p) => p.name === step.pool)?.goldenImage : undefined;
+  }
+
+  #fail(pool: string, reason: string, now: number, image: string | undefined): void {
     const before = verdict(this.#healthOf(pool), this.#policy);
     const after = afterFailure(this.#healthOf(pool), reason, now, this.#policy);
     this.#health.set(pool, after);
     const v = verdict(after, this.#policy);
     if (before.healthy && !v.healthy) this.#deps.logger.err('pool-unhealthy', { pool, reason: v.reason });
+    this.#cloneListeners.emit({ pool, ok: false, reason, ...(image === undefined ? {} : { image }) });
   }
 
   async #checkGoldenImages(now: number): Promise<void> {
@@ -611,7 +677,8 @@ export class Reconciler {
     const pools = this.#config.pools.map((p) => {
       const v = verdict(this.#healthOf(p.name), this.#policy);
       const waiting = this.#resourceProblems.get(p.name);
-      return poolStatus(p.name, p.size, vms, v.healthy && waiting !== undefined ? { healthy: false, reason: waiting } : v);
+      const image = { goldenImage: p.goldenImage, ...(p.goldenSwitch?.previous === undefined ? {} : { previousGoldenImage: p.goldenSwitch.previous }), goldenConfirmed: p.goldenSwitch?.confirmed ?? true };
+      return poolStatus(p.name, p.size, vms, v.healthy && waiting !== undefined ? { healthy: false, reason: waiting } : v, this.#drained.has(p.name), image);
     });
     this.#setStatus({ state: 'ready', reason: '', pools, line: statusLine(pools) });
   }
@@ -621,14 +688,6 @@ export class Reconciler {
     const lineChanged = next.line !== this.#status.line;
     this.#status = next;
     if (lineChanged) this.#deps.notifier.status(next.line);
-    if (!changed) return;
-    for (const l of this.#listeners) {
-      try {
-        l(next);
-      } catch (e) {
-        // A broken subscriber (e.g. the API) must not stop the pool from being kept.
-        this.#deps.logger.err('status-listener-failed', { error: asTabulaError(e).message });
-      }
-    }
+    if (changed) this.#listeners.emit(next);
   }
 }

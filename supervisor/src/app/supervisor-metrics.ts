@@ -1,5 +1,6 @@
 import { durations, type SessionLogEntry } from '../domain/session-log.js';
 import { VM_STATES } from '../domain/vm.js';
+import type { Disposable } from '../ports/disposable.js';
 import type { Metrics } from './metrics.js';
 import type { SupervisorStatus } from './reconciler.js';
 
@@ -37,6 +38,7 @@ export class SupervisorMetrics implements MetricsSink {
   readonly #sessions;
   readonly #sessionLength;
   readonly #failures;
+  readonly #handoffWatchers = new Set<(pool: string, waitMs: number) => void>();
 
   constructor(metrics: Metrics, sources: MetricsSources) {
     const vms = metrics.gauge('tabula_vms', 'VMs per pool and state.', ['pool', 'state']);
@@ -69,6 +71,19 @@ export class SupervisorMetrics implements MetricsSink {
   handedOut(pool: string, protocol: string, waitMs: number): void {
     this.#handoffs.inc({ pool, protocol });
     this.#handoffWait.observe({ pool }, waitMs / 1000);
+    for (const w of this.#handoffWatchers) {
+      try {
+        w(pool, waitMs);
+      } catch {
+        // A watcher (the admin page's history) must never fail a hand-off.
+      }
+    }
+  }
+
+  /** Also tells `watcher` of each hand-off's wait, as Prometheus sees it (the admin page plots it). */
+  watchHandoffs(watcher: (pool: string, waitMs: number) => void): Disposable {
+    this.#handoffWatchers.add(watcher);
+    return { dispose: () => this.#handoffWatchers.delete(watcher) };
   }
 
   connected(pool: string, connectMs: number): void {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The most VMs one pool may keep (config and D-Bus Resize alike). */
+export const POOL_SIZE_MAX = 64;
+
 const poolName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,23}$/, "must be 1-24 characters: lower-case letters, digits and '-', starting with a letter");
@@ -11,7 +14,7 @@ const poolSchema = z
   .object({
     name: poolName,
     golden_image: absolutePath,
-    size: z.number().int().min(0).max(64),
+    size: z.number().int().min(0).max(POOL_SIZE_MAX),
     vcpus: z.number().int().min(1).max(64).default(2),
     memory: z.number().int().min(64).max(1_048_576).describe('MiB').default(2048),
     spice_port_base: port.default(5920),
@@ -104,6 +107,22 @@ const vmNetworkSchema = z
   })
   .strict();
 
+/**
+ * The admin web page (docs/admin-web.md): served on the management side only.
+ * Without this section there is none.
+ */
+const adminSchema = z
+  .object({
+    /** Addresses to listen on; empty: every address (the station LAN's is refused all the same). */
+    listen: z.array(z.string().ip({ message: 'must be an IP address' })).default([]),
+    https_port: z.number().int().min(1).max(65535).default(443),
+    /** Plain HTTP on 127.0.0.1 only, for development and tests; absent: none. */
+    http_loopback_port: z.number().int().min(1).max(65535).optional(),
+    /** Minutes without a request after which a login ends. */
+    session_idle: z.number().int().min(1).max(24 * 60).default(30),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     supervisor: z
@@ -130,11 +149,21 @@ export const configSchema = z
         memory_reserve: z.number().int().min(0).max(1_048_576).default(1024),
         /** MiB kept free on each pool's storage filesystem: no disk is cloned under it. */
         disk_reserve: z.number().int().min(0).max(1_048_576).default(1024),
+        /**
+         * What D-Bus FactoryReset runs (an argv: the program, then its own arguments), with one
+         * more argument, "keep-images" or "erase-all". The appliance's script does the reset.
+         */
+        factory_reset_command: z
+          .array(z.string().min(1))
+          .min(1)
+          .refine((argv) => argv[0]?.startsWith('/') === true, 'the program (the first element) must be an absolute path')
+          .default(['/usr/lib/tabula/factory-reset']),
       })
       .strict()
       .default({}),
     stations: stationsSchema.optional(),
     vm_network: vmNetworkSchema.optional(),
+    admin: adminSchema.optional(),
     pool: z.array(poolSchema).default([]),
   })
   .strict();

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'libvirt-unavailable'
   | 'libvirt-failed'
   | 'disk-failed'
+  | 'disk-full'
   | 'firewall-failed'
   | 'timeout'
   | 'not-found'
@@ -19,6 +20,9 @@ export type ErrorCode =
   | 'conflict'
   | 'ticket-required'
   | 'session-under-way'
+  | 'pool-drained'
+  | 'access-denied'
+  | 'command-failed'
   | 'internal';
 
 export class TabulaError extends Error {

@@ -13,3 +13,19 @@ export function goldenProblem(path: string, facts: GoldenFacts): string | undefi
   if (facts.virtualSize <= 0 || facts.virtualSize % 512 !== 0) return `golden image ${path} is ${facts.virtualSize} bytes, not a whole number of 512-byte sectors`;
   return undefined;
 }
+
+/** What `qemu-img check` found. */
+export interface CheckFacts {
+  readonly corruptions: number;
+  /** Leaked clusters waste space and nothing else. */
+  readonly leaks: number;
+  /** Set when the check could not run to its end. */
+  readonly error?: string;
+}
+
+/** Why a checked image is refused, or undefined when it is sound. */
+export function checkProblem(path: string, facts: CheckFacts): string | undefined {
+  if (facts.error !== undefined) return `golden image ${path} fails qemu-img check: ${facts.error}`;
+  if (facts.corruptions > 0) return `golden image ${path} is corrupt: qemu-img check found ${facts.corruptions} corruption(s)`;
+  return undefined;
+}

@@ -17,6 +17,8 @@ export interface PoolHealth {
   readonly cloneNotBefore: number;
   /** Set while the golden image cannot be used; no clone is attempted. */
   readonly goldenProblem?: string;
+  /** Set when the pool went back to its previous golden image by itself, until a clone of it comes up. */
+  readonly rolledBack?: string;
 }
 
 export const FRESH_HEALTH: PoolHealth = { consecutiveFailures: 0, cloneNotBefore: 0 };
@@ -28,7 +30,7 @@ export function afterFailure(h: PoolHealth, reason: string, now: number, policy:
 }
 
 export function afterSuccess(h: PoolHealth): PoolHealth {
-  const { lastFailure: _l, ...rest } = h;
+  const { lastFailure: _l, rolledBack: _r, ...rest } = h;
   return { ...rest, consecutiveFailures: 0, cloneNotBefore: 0 };
 }
 
@@ -44,6 +46,7 @@ export interface HealthVerdict {
 
 export function verdict(h: PoolHealth, policy: HealthPolicy): HealthVerdict {
   if (h.goldenProblem !== undefined) return { healthy: false, reason: h.goldenProblem };
+  if (h.rolledBack !== undefined) return { healthy: false, reason: h.rolledBack };
   if (h.consecutiveFailures >= policy.unhealthyAfter) {
     return { healthy: false, reason: `${h.consecutiveFailures} clones in a row failed to come up (last: ${h.lastFailure ?? 'unknown'})` };
   }

@@ -15,6 +15,17 @@ export interface PoolSpec {
   readonly limits: SessionLimits;
   /** Memory each of its VMs takes, in MiB, against the host's budget. */
   readonly memoryMiB: number;
+  /**
+   * Drained by staff: no new clone is defined, so slots emptied by ended
+   * sessions stay empty; what is there already (clean, booting, in use) stays.
+   */
+  readonly drained?: boolean;
+  /**
+   * The golden image new clones come from. A clean VM recorded with another
+   * (staff switched images) is replaced, one at a time while the pool is
+   * otherwise whole; an in-use one finishes its session on it.
+   */
+  readonly golden?: string;
 }
 
 export interface Desired {
@@ -60,11 +71,12 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   const pools = new Map(desired.pools.map((p) => [p.name, p]));
   const byName = new Map(observed.vms.map((vm) => [vm.name, vm]));
   const filesOf = groupFiles(observed.files);
+  const replace = staleToReplace(observed.vms, desired.pools, now);
 
   for (const vm of observed.vms) {
     const pool = pools.get(vm.record.pool);
     const wanted = pool !== undefined && vm.record.slot < pool.size && vm.name === vmName(pool.name, vm.record.slot);
-    const step = wanted ? planWantedVm(vm, pool, desired, filesOf.get(vm.name) ?? new Set(), now, wake) : planUnwantedVm(vm, now);
+    const step = wanted ? planWantedVm(vm, pool, desired, filesOf.get(vm.name) ?? new Set(), now, wake, replace) : planUnwantedVm(vm, now);
     if (step) steps.push(step);
   }
 
@@ -83,7 +95,7 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   const growing = observed.vms.filter((vm) => vm.record.state === 'cloning' || vm.record.state === 'booting');
   let budget = (desired.memoryBudgetMiB ?? Number.POSITIVE_INFINITY) - growing.reduce((sum, vm) => sum + (memoryOf.get(vm.record.pool) ?? 0), 0);
   for (const pool of desired.pools) {
-    if (!pool.canClone) continue;
+    if (!pool.canClone || pool.drained === true) continue;
     if (now < pool.cloneNotBefore) {
       wake.push(pool.cloneNotBefore);
       continue;
@@ -94,7 +106,7 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
       // fresh clone can never pick up a previous visitor's disk.
       if (byName.has(name) || filesOf.has(name)) continue;
       if (pool.memoryMiB > budget) break;
-      steps.push({ kind: 'define-vm', name, record: newRecord(pool.name, slot, now) });
+      steps.push({ kind: 'define-vm', name, record: newRecord(pool.name, slot, now, pool.golden) });
       boots++;
       budget -= pool.memoryMiB;
     }
@@ -103,11 +115,13 @@ export function plan(observed: Observed, desired: Desired, now: number): Plan {
   return wake.length > 0 ? { steps, wakeAt: Math.min(...wake) } : { steps };
 }
 
-function planWantedVm(vm: ObservedVm, pool: PoolSpec, desired: Desired, files: ReadonlySet<string>, now: number, wake: number[]): Step | undefined {
+function planWantedVm(vm: ObservedVm, pool: PoolSpec, desired: Desired, files: ReadonlySet<string>, now: number, wake: number[], replace: ReadonlySet<string>): Step | undefined {
   const r = vm.record;
   switch (r.state) {
     case 'cloning': {
       if (vm.active) return destroy(vm, now, 'inconsistent');
+      // Defined for the image before a switch: its disk would come from the new one.
+      if (isStale(r, pool)) return undefine(vm, 'image-changed');
       if (!pool.canClone) return undefined;
       const { overlay } = vmFiles(pool.name, r.slot);
       if (!files.has(overlay)) return { kind: 'clone-disk', name: vm.name, pool: pool.name, slot: r.slot, expect: expectOf(vm.record) };
@@ -124,7 +138,8 @@ function planWantedVm(vm: ObservedVm, pool: PoolSpec, desired: Desired, files: R
     case 'clean':
       // A VM that stopped on its own is never started again: its disk may hold
       // a visitor's data, and a clean one is cheaper to clone than to trust.
-      return vm.active ? undefined : undefine(vm, 'died');
+      if (!vm.active) return undefine(vm, 'died');
+      return replace.has(vm.name) ? destroy(vm, now, 'image-changed') : undefined;
     case 'in-use':
       return vm.active ? planSession(vm, pool, desired, now, wake) : undefine(vm, 'session-ended');
     case 'dirty':
@@ -175,8 +190,32 @@ function undefine(vm: ObservedVm, reason: RemovalReason): Step {
   return { kind: 'undefine-vm', name: vm.name, pool: vm.record.pool, reason, expect: expectOf(vm.record), record: vm.record, ...(session === undefined ? {} : { session }) };
 }
 
-function newRecord(pool: string, slot: number, now: number): VmRecord {
-  return { pool, slot, state: 'cloning', createdAt: now, stateSince: now };
+function newRecord(pool: string, slot: number, now: number, golden: string | undefined): VmRecord {
+  return { pool, slot, state: 'cloning', createdAt: now, stateSince: now, ...(golden === undefined ? {} : { golden }) };
+}
+
+/** Recorded with another golden image than the pool's now (a VM that recorded none is left alone). */
+function isStale(r: VmRecord, pool: PoolSpec): boolean {
+  return pool.golden !== undefined && r.golden !== undefined && r.golden !== pool.golden;
+}
+
+/**
+ * The clean VMs of an old golden image to replace now: one per pool, and only
+ * while every slot of the pool holds a clean or in-use VM, the new image is
+ * usable and no backoff runs. So a pool being switched keeps all but one VM
+ * ready, and an image whose clones fail costs it one slot, not all of them.
+ */
+function staleToReplace(vms: readonly ObservedVm[], pools: readonly PoolSpec[], now: number): Set<string> {
+  const out = new Set<string>();
+  for (const pool of pools) {
+    if (pool.golden === undefined || !pool.canClone || pool.drained === true || now < pool.cloneNotBefore) continue;
+    const mine = vms.filter((vm) => vm.record.pool === pool.name);
+    const whole = mine.length === pool.size && mine.every((vm) => vm.record.slot < pool.size && vm.active && (vm.record.state === 'clean' || vm.record.state === 'in-use'));
+    if (!whole) continue;
+    const stale = mine.filter((vm) => vm.record.state === 'clean' && isStale(vm.record, pool)).sort((a, b) => a.record.slot - b.record.slot)[0];
+    if (stale !== undefined) out.add(stale.name);
+  }
+  return out;
 }
 
 function groupFiles(files: readonly PoolFile[]): Map<string, Set<string>> {

@@ -24,3 +24,16 @@ export function resourceProblem(
   }
   return undefined;
 }
+
+/**
+ * Why a pool may not grow from `from` to `to` VMs on this host, or undefined:
+ * the VMs it would add must fit in the memory above the reserve now. Not
+ * measured: not judged (the reconciler still waits rather than overcommit).
+ */
+export function growthProblem(pool: { readonly name: string; readonly memoryMiB: number }, from: number, to: number, room: HostRoom): string | undefined {
+  const more = to - from;
+  if (more <= 0 || room.memoryBudgetMiB === undefined) return undefined;
+  const need = more * pool.memoryMiB;
+  if (need <= room.memoryBudgetMiB) return undefined;
+  return `pool ${pool.name} cannot grow to ${to} VMs: ${more} more need ${need} MiB of memory, the host has ${Math.max(0, room.memoryBudgetMiB)} MiB above the ${room.memoryReserveMiB} MiB reserve`;
+}

@@ -12,7 +12,9 @@ export type RemovalReason =
   | 'idle'
   | 'time-limit'
   | 'wipe'
-  | 'inconsistent';
+  | 'inconsistent'
+  /** The pool's golden image was switched: a clean VM of the old one is replaced. */
+  | 'image-changed';
 
 export function isCloneFailure(reason: RemovalReason): boolean {
   return reason === 'died-while-booting' || reason === 'boot-timeout';

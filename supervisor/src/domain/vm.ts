@@ -42,6 +42,8 @@ export interface VmRecord {
   readonly bootDeadline?: number;
   /** While in-use (and kept when dirty, for the record): who has it. */
   readonly session?: SessionRecord;
+  /** The golden image its overlay is backed by (absent on VMs made before images could be switched). */
+  readonly golden?: string;
 }
 
 /** What libvirt says about one domain. */

@@ -18,7 +18,8 @@ export function renderVmRecord(r: VmRecord, withNamespace: boolean): string {
       (s.stationMac === undefined ? '' : ` station-mac="${esc(s.stationMac)}"`) +
       (s.endedAt === undefined ? '' : ` ended="${iso(s.endedAt)}" end-reason="${esc(s.endReason ?? 'error')}"`)
     : '';
-  return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${deadline}${session}/>`;
+  const golden = r.golden === undefined ? '' : ` golden="${esc(r.golden)}"`;
+  return `<${ns} pool="${esc(r.pool)}" slot="${r.slot}" state="${r.state}" created="${iso(r.createdAt)}" state-since="${iso(r.stateSince)}"${golden}${deadline}${session}/>`;
 }
 
 /**
@@ -34,7 +35,8 @@ export function parseVmRecord(attrs: Record<string, string>): VmRecord | undefin
   const stateSince = time(attrs['state-since']) ?? 0;
   const bootDeadline = time(attrs['boot-deadline']);
   const session = parseSession(attrs);
-  const extra = { ...(bootDeadline === undefined ? {} : { bootDeadline }), ...(session === undefined ? {} : { session }) };
+  const golden = attrs['golden'];
+  const extra = { ...(bootDeadline === undefined ? {} : { bootDeadline }), ...(session === undefined ? {} : { session }), ...(golden === undefined ? {} : { golden }) };
   if (!isVmState(state)) return { pool, slot, state: 'dirty', createdAt, stateSince, ...extra };
   return { pool, slot, state, createdAt, stateSince, ...extra };
 }

@@ -1,5 +1,5 @@
 import { TabulaError } from '../../src/domain/errors.js';
-import type { Disks, ImageInfo } from '../../src/ports/disks.js';
+import type { Disks, ImageCheck, ImageInfo } from '../../src/ports/disks.js';
 
 type DisksMethod = keyof Disks;
 
@@ -7,6 +7,8 @@ export const GOLDEN_QCOW2: ImageInfo = { format: 'qcow2', virtualSize: 10 * 2 **
 
 interface FakeFile {
   readonly info?: ImageInfo;
+  /** What qemu-img check says of it (clean when absent). */
+  readonly check?: ImageCheck;
   readonly backing?: { readonly path: string; readonly format: string };
 }
 
@@ -23,6 +25,11 @@ export class FakeDisks implements Disks {
     if (f.info !== undefined) return f.info;
     if (f.backing !== undefined) return { format: 'qcow2', virtualSize: 0, actualSize: 0, backingFile: f.backing.path };
     throw new TabulaError('golden-image-invalid', `golden image ${path} cannot be read: not a disk image`);
+  }
+
+  async check(path: string, _format: string): Promise<ImageCheck> {
+    this.#enter('check');
+    return this.#files.get(path)?.check ?? { corruptions: 0, leaks: 0 };
   }
 
   async createOverlay(golden: { path: string; format: string }, path: string): Promise<void> {
@@ -54,15 +61,23 @@ export class FakeDisks implements Disks {
   // ---- test controls ----
 
   /** An image `inspect` reports as `info` (a golden image, typically). */
-  putImage(path: string, info: ImageInfo = GOLDEN_QCOW2): void {
+  putImage(path: string, info: ImageInfo = GOLDEN_QCOW2, check?: ImageCheck): void {
     this.#dirs.add(dirname(path));
-    this.#files.set(path, { info });
+    this.#files.set(path, { info, ...(check === undefined ? {} : { check }) });
   }
 
   /** Any other file, e.g. a leftover from before a crash or something a person put there. */
   putFile(path: string): void {
     this.#dirs.add(dirname(path));
     this.#files.set(path, {});
+  }
+
+  /** Copies a file to another path, as a file system would (what FakeImageStore does with the files it brings in). */
+  copy(from: string, to: string): void {
+    const f = this.#files.get(from);
+    if (f === undefined) throw new TabulaError('not-found', `${from} does not exist`);
+    this.#dirs.add(dirname(to));
+    this.#files.set(to, f);
   }
 
   deleteFile(path: string): void {

@@ -1,9 +1,9 @@
 // docs/dbus/org.tabula.Supervisor1.xml is the documented contract: the running
-// supervisor must export exactly its interfaces, members and signatures.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// supervisor must export exactly its interfaces, members and signatures (the
+// Session interface, which needs a session under way, is compared in admin-api.test.ts).
 import t from 'tap';
-import { makeTestRoot, REPO, run, TABULACTL, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
+import { contractMembers, documentedMembers, introspect } from '../helpers/bus.js';
+import { makeTestRoot, run, TABULACTL, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
 import { SupervisorProcess, tabulactl } from '../helpers/supervisor-process.js';
 import { removeDomains } from '../helpers/virsh.js';
 
@@ -17,41 +17,26 @@ t.teardown(async () => {
   await root.cleanup();
 });
 
-/** "iface member kind signature" for every member of the org.tabula interfaces in an introspection XML. */
-function members(xml: string): string[] {
-  const out: string[] = [];
-  for (const iface of xml.matchAll(/<interface name="(org\.tabula[^"]*)">([\s\S]*?)<\/interface>/g)) {
-    const [, name, body] = iface as unknown as [string, string, string];
-    for (const p of body.matchAll(/<property name="(\w+)" type="([^"]+)" access="(\w+)"/g)) out.push(`${name} property ${p[1]} ${p[2]} ${p[3]}`);
-    for (const m of body.matchAll(/<method name="(\w+)"\s*(?:\/>|>([\s\S]*?)<\/method>)/g)) {
-      const args = [...(m[2] ?? '').matchAll(/<arg\b([^>]*)>/g)].map((a) => {
-        const attr = (n: string) => new RegExp(`${n}="([^"]*)"`).exec(a[1] ?? '')?.[1] ?? '';
-        return `${attr('direction') || 'in'}:${attr('type')}`;
-      });
-      out.push(`${name} method ${m[1]} (${args.join(',')})`);
-    }
-    for (const s of body.matchAll(/<signal name="(\w+)"/g)) out.push(`${name} signal ${s[1]}`);
-  }
-  return out.sort();
-}
-
-async function introspect(path: string): Promise<string> {
-  const { stdout } = await run('busctl', ['--system', '--xml-interface', 'introspect', 'org.tabula.Supervisor1', path]);
-  return stdout;
-}
-
 t.test('the exported interfaces match the documented contract', async (t) => {
   await supervisor.waitForLine(/event=supervisor-ready/);
   const vmPath = `/org/tabula/Supervisor1/vm/tabula_2d${POOL.replace(/-/g, '_2d')}_2d0`;
   await waitFor('VM object', async () => ((await introspect(vmPath).catch(() => '')).includes('org.tabula.Supervisor1.Vm') ? true : undefined), 60_000);
   const live = [
-    ...members(await introspect('/org/tabula/Supervisor1')),
-    ...members(await introspect(`/org/tabula/Supervisor1/pool/${POOL.replace(/-/g, '_2d')}`)),
-    ...members(await introspect(vmPath)),
+    ...contractMembers(await introspect('/org/tabula/Supervisor1')),
+    ...contractMembers(await introspect(`/org/tabula/Supervisor1/pool/${POOL.replace(/-/g, '_2d')}`)),
+    ...contractMembers(await introspect(vmPath)),
   ].sort();
-  const documented = members(await readFile(join(REPO, 'docs/dbus/org.tabula.Supervisor1.xml'), 'utf8'));
-  t.ok(documented.length > 20, 'the contract was parsed');
-  t.same(live, documented);
+  const documented = await documentedMembers();
+  const session = documented.filter((m) => m.startsWith('org.tabula.Supervisor1.Session '));
+  t.ok(documented.length > 40, 'the contract was parsed');
+  t.ok(session.length >= 10, 'it documents the Session interface too');
+  t.same(live, documented.filter((m) => !session.includes(m)));
+  for (const member of ['method EndSession (in:s)', 'method ReloadConfig ()', 'method FactoryReset (in:b,in:s)', 'signal SessionStarted (in:s,in:s,in:s,in:s)', 'signal SessionEnded (in:s,in:s,in:s,in:s,in:t)', 'signal PoolHealthChanged (in:s,in:b,in:s)', 'property Sessions ao read']) {
+    t.ok(live.includes(`org.tabula.Supervisor1 ${member}`), `the supervisor exports ${member}`);
+  }
+  for (const member of ['method Drain ()', 'method Undrain ()', 'method Resize (in:u)', 'property Drained b read']) {
+    t.ok(live.includes(`org.tabula.Supervisor1.Pool ${member}`), `a pool exports ${member}`);
+  }
 });
 
 t.test('the bus policy: root acts, group "tabula" only reads, anyone else is refused', async (t) => {

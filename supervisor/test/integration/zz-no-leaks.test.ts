@@ -1,9 +1,10 @@
 // Runs last: whatever the tests above created, they removed.
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import t from 'tap';
 import { run, TEST_PREFIX } from '../helpers/env.js';
 import { listDomains } from '../helpers/virsh.js';
+import { TEST_BUS_POLICY, TEST_POLKIT_RULE } from '../helpers/accounts.js';
 
 t.test('no test domain, directory, account or process is left', async (t) => {
   t.same(await listDomains(`tabula-${TEST_PREFIX}-`), [], 'no libvirt domain');
@@ -22,7 +23,12 @@ t.test('no test domain, directory, account or process is left', async (t) => {
   const mounts = (await run('findmnt', ['-rn', '-o', 'SOURCE,TARGET'])).stdout.split('\n').filter((l) => l.startsWith(`${TEST_PREFIX}-`));
   t.same(mounts, [], 'no test filesystem mounted');
   const users = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l.startsWith(`tabula-${TEST_PREFIX}-`));
-  t.same(users, [], 'no test kiosk account');
+  t.same(users, [], 'no test account (kiosk or D-Bus caller)');
+  const groups = (await readFile('/etc/group', 'utf8')).split('\n').filter((l) => l.startsWith(`tabula-${TEST_PREFIX}-`) || /^tabula:.*tabula-it-/.test(l));
+  t.same(groups, [], 'no test group, nor a test account in group tabula');
+  for (const grant of [TEST_BUS_POLICY, TEST_POLKIT_RULE]) {
+    t.notOk(await access(grant).then(() => true, () => false), `no ${grant}`);
+  }
   const agents = await run('pgrep', ['-af', 'agent/dist/main.js']).catch(() => ({ stdout: '' }));
   t.same(agents.stdout.trim(), '', 'no station agent process');
 });

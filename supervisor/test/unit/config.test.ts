@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { parseConfig, type Config } from '../../src/config/config.js';
+import { parseConfig, withPoolSize, type Config } from '../../src/config/config.js';
 import { TabulaError } from '../../src/domain/errors.js';
 
 const SOURCE = '/etc/tabula/supervisor.toml';
@@ -65,6 +65,7 @@ boot_timeout = 30
     startMode: 'adopt',
     memoryReserveMiB: 1024,
     diskReserveMiB: 1024,
+    factoryResetCommand: ['/usr/lib/tabula/factory-reset'],
     pools: [
       {
         name: 'desktop',
@@ -113,6 +114,7 @@ t.test('an empty file is a valid config with no pools and the documented default
     startMode: 'adopt',
     memoryReserveMiB: 1024,
     diskReserveMiB: 1024,
+    factoryResetCommand: ['/usr/lib/tabula/factory-reset'],
     pools: [],
   });
 });
@@ -164,7 +166,7 @@ t.test('a value of the wrong type is refused, naming the key', async (t) => {
   t.match(refusal(t, '[supervisor]\nmax_parallel_boots = true\n'), /supervisor\.max_parallel_boots: /);
   t.match(refusal(t, '[supervisor]\nhypervisor = "xen"\n'), /supervisor\.hypervisor: /);
   t.match(refusal(t, '[supervisor]\nspice_listen = "localhost"\n'), /supervisor\.spice_listen: /);
-  t.match(refusal(t, 'pool = { name = "a" }\n'), /^[^:]+: pool: /);
+  t.match(refusal(t, 'pool = { name = "a" }\n'), /^[^:]+: line 1: pool: /);
 });
 
 t.test('a pool size outside 0..64 or not whole is refused, naming the key', async (t) => {
@@ -296,4 +298,51 @@ t.test('vm_network: the VMs\' subnet, its whitelist checked at load, the station
   t.throws(() => parseConfig(`[vm_network]\nwhitelist = ["example.org"]\n\n${base}`, SOURCE), /vm_network\.upstream_dns: whitelisted names need/, 'names need a DNS server');
   t.throws(() => parseConfig(`[vm_network]\naddress = "10.88.0.1"\n\n${base}`, SOURCE), /vm_network\.address/, 'an address without a prefix');
   t.throws(() => parseConfig(`${st}\n[vm_network]\nbridge = "enp5s0"\n\n${base}`, SOURCE), /vm_network\.bridge: "enp5s0" is the station interface/);
+});
+
+t.test('a refusal names the line of the key, counting [[pool]] sections', async (t) => {
+  const text = `# comment
+[supervisor]
+heartbeat = 2
+
+${pool('a')}
+${pool('b', 'memory = 1')}
+${pool('c', 'sise = 3')}`;
+  const msg = refusal(t, text);
+  t.match(msg, /line 15: pool\[1\]\.memory: Number must be greater than or equal to 64/, 'the second pool\'s memory, on its own line');
+  t.match(msg, /line 21: pool\[2\]: unknown key 'sise'/, 'an unknown key, on its line');
+  t.match(refusal(t, '[supervisor]\nheartbeat = 1\nstart_mode = "burn"\n'), /^\/etc\/tabula\/supervisor\.toml: line 3: supervisor\.start_mode: /);
+  t.match(refusal(t, '[supervisor]\nheartbeat = \n'), /line 2: not valid TOML/, 'a syntax error names its line');
+  const overlap = `${pool('a', 'spice_port_base = 6000')}\n${pool('b', 'spice_port_base = 6001')}`;
+  t.match(refusal(t, overlap), /line 11: pool\[1\]\.spice_port_base: ports 6001-6002 overlap pool\[0\] \(a\)/, 'a check across pools names the line too');
+  t.match(refusal(t, '[vm_network]\naddress = "10.88.0.1/24"\nwhitelist = ["example.org"]\n'), /line 1: vm_network\.upstream_dns: /, 'a missing key: its table\'s line');
+});
+
+t.test('withPoolSize: a new size, checked as the file would be', async (t) => {
+  const config = parseConfig(`${pool('a', 'spice_port_base = 6000')}\n${pool('b', 'spice_port_base = 6002')}`, SOURCE);
+  const grown = withPoolSize(config, 'b', 5);
+  t.same(grown.pools.map((p) => p.size), [2, 5], 'only that pool changes');
+  t.equal(config.pools[1]?.size, 2, 'the old config is untouched');
+  t.ok(Object.isFrozen(grown.pools[1]), 'frozen like any config');
+  t.same(withPoolSize(config, 'a', 0).pools.map((p) => p.size), [0, 2], '0 empties a pool');
+  const refused = (pool: string, size: number, code: string, message: RegExp) => {
+    try {
+      withPoolSize(config, pool, size);
+      t.fail(`size ${size} was accepted`);
+    } catch (e) {
+      t.equal((e as TabulaError).code, code);
+      t.match((e as TabulaError).message, message);
+    }
+  };
+  refused('a', 65, 'invalid-argument', /size 65 is out of range: a pool keeps 0 to 64 VMs/);
+  refused('a', -1, 'invalid-argument', /out of range/);
+  refused('a', 1.5, 'invalid-argument', /out of range/);
+  refused('a', 3, 'invalid-argument', /pool a cannot keep 3 VMs: pool\[1\]\.spice_port_base: ports 6002-6003 overlap pool\[0\] \(a\)/);
+  refused('nope', 1, 'not-found', /no pool named "nope"/);
+});
+
+t.test('factory_reset_command: an argv whose program is an absolute path', async (t) => {
+  t.same(parseConfig('[supervisor]\nfactory_reset_command = ["/opt/reset", "--quiet"]\n', SOURCE).factoryResetCommand, ['/opt/reset', '--quiet']);
+  t.match(refusal(t, '[supervisor]\nfactory_reset_command = ["reset"]\n'), /line 2: supervisor\.factory_reset_command: the program \(the first element\) must be an absolute path/);
+  t.match(refusal(t, '[supervisor]\nfactory_reset_command = []\n'), /supervisor\.factory_reset_command: /);
 });

@@ -1,6 +1,7 @@
 import t from 'tap';
-import { Dispatcher, type Handoff } from '../../src/app/dispatcher.js';
-import { Reconciler } from '../../src/app/reconciler.js';
+import { Dispatcher, type Handoff, type SessionStarted } from '../../src/app/dispatcher.js';
+import { Reconciler, type SessionEnded } from '../../src/app/reconciler.js';
+import { TabulaError } from '../../src/domain/errors.js';
 import { parseConfig } from '../../src/config/config.js';
 import { FakeClock } from '../fakes/fake-clock.js';
 import { FakeDisks } from '../fakes/fake-disks.js';
@@ -40,12 +41,16 @@ console_tickets = ${tickets}
   let n = 0;
   const newSecret = () => `secret-${++n}-xxxxxxxxxxxx`;
   const reconciler = new Reconciler(config, { libvirt, disks, clock, notifier: new FakeNotifier(), logger, newSecret, firewall, conntrack });
-  const dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret }, reconciler);
+  const started: SessionStarted[] = [];
+  const dispatcher = new Dispatcher(config, { libvirt, conntrack, clock, logger, newSecret, onSessionStarted: (e) => started.push(e) }, reconciler);
   // Fill the pool: clone, boot, guests up.
-  await reconciler.settle();
-  for (const name of libvirt.names()) if (libvirt.domain(name)?.active) libvirt.guestUp(name);
-  await reconciler.settle();
-  return { config, libvirt, clock, firewall, conntrack, logger, reconciler, dispatcher };
+  const fill = async () => {
+    await reconciler.settle();
+    for (const name of libvirt.names()) if (libvirt.domain(name)?.record?.state === 'booting') libvirt.guestUp(name);
+    await reconciler.settle();
+  };
+  await fill();
+  return { config, libvirt, clock, firewall, conntrack, logger, reconciler, dispatcher, started, fill };
 }
 
 type H = Awaited<ReturnType<typeof setup>>;
@@ -184,4 +189,65 @@ t.test('a station ending its session makes the VM dirty', async (t) => {
   t.equal(h.libvirt.domain(a.vm)?.record?.state, 'dirty');
   await h.dispatcher.endSession('no-such-session');
   t.pass('ending an unknown session is harmless');
+});
+
+const refusal = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof TabulaError ? e.code : String(e)));
+
+t.test('a drained pool hands out nothing, says so at once, and hands out again once undrained', async (t) => {
+  const h = await setup(false);
+  h.reconciler.setDrained(new Set(['desk']));
+  t.equal(h.reconciler.status().pools[0]?.drained, true, 'the status says drained before any round');
+  t.match(h.reconciler.status().line, /desk: 2\/2 clean, DRAINED/);
+  t.equal(await refusal(ask(h, A, { protocol: 'v0' })), 'pool-drained', 'a station asking is refused with pool-drained');
+  t.same(h.started, [], 'no session started');
+  t.equal(h.reconciler.status().pools[0]?.counts.clean, 2, 'its clean VMs stay ready');
+
+  h.reconciler.setDrained(new Set());
+  const handoff = await ask(h, A, { protocol: 'v0' });
+  t.equal(h.libvirt.domain(handoff.vm)?.record?.state, 'in-use', 'undrained: a VM is handed out');
+  t.same(h.started, [{ session: handoff.session, station: A, pool: 'desk', vm: handoff.vm }], 'and the session start is told');
+});
+
+t.test('a station waiting in the queue is told when the pool is drained', async (t) => {
+  const h = await setup(false);
+  t.equal((await Promise.all([ask(h, A, { protocol: 'v0' }), ask(h, B, { protocol: 'v0' })])).length, 2, 'both VMs handed out');
+  const positions: number[] = [];
+  const waiting = refusal(ask(h, C, { protocol: 'v0', onQueued: (n) => positions.push(n) }));
+  await drive(h, new Promise((r) => setTimeout(r, 20)), 100, 5);
+  t.same(positions, [1], 'queued first in line');
+  h.reconciler.setDrained(new Set(['desk']));
+  t.equal(await drive(h, waiting), 'pool-drained', 'refused, not left waiting');
+});
+
+t.test('a drained pool is not refilled after a session ends; undrained, it is', async (t) => {
+  const h = await setup(false);
+  const handoff = await ask(h, A, { protocol: 'v0' });
+  h.conntrack.connect(CONSOLE, handoff.consolePort, A);
+  t.equal(await drive(h, handoff.connected), true, 'the station is on its VM');
+  await h.reconciler.settle();
+  h.reconciler.setDrained(new Set(['desk']));
+  const defined = h.logger.find('vm-defined').length;
+  const ended: SessionEnded[] = [];
+  h.reconciler.onSessionEnded((e) => ended.push(e));
+  await h.reconciler.endSession(handoff.session);
+  t.same(ended, [{ session: handoff.session, vm: handoff.vm, cause: 'admin' }], 'ended by the admin, as the station is told');
+  await h.fill();
+  t.equal(h.libvirt.domain(handoff.vm), undefined, 'the used VM is gone');
+  t.same(h.reconciler.status().pools[0]?.counts, { cloning: 0, booting: 0, clean: 1, 'in-use': 0, dirty: 0 }, 'and its slot stays empty');
+  t.equal(h.logger.find('vm-defined').length, defined, 'no clone was defined while drained');
+
+  h.reconciler.setDrained(new Set());
+  await h.fill();
+  t.equal(h.reconciler.status().pools[0]?.counts.clean, 2, 'undrained: the slot is refilled');
+  t.equal(h.logger.find('vm-defined').length, defined + 1, 'with one new clone');
+});
+
+t.test('endSession: an unknown or ended session is NotFound, naming it', async (t) => {
+  const h = await setup();
+  const err = await h.reconciler.endSession('nope').then(
+    () => undefined,
+    (e: unknown) => e as TabulaError,
+  );
+  t.equal(err?.code, 'not-found');
+  t.match(err?.message, /no session "nope" is under way/);
 });

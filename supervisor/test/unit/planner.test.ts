@@ -521,3 +521,10 @@ t.test('memory: no VM is defined that would take the host under its reserve; clo
   t.same(plan(observed([vm(0, 'booting')]), d(1100), NOW).steps.filter((s) => s.kind === 'define-vm').length, 1, 'so does one still booting');
   t.same(plan(observed([]), { ...desired([spec({ size: 3 })], 3) }, NOW).steps.length, 3, 'no budget measured: no limit');
 });
+
+t.test('a drained pool plans no new clone, and finishes what is under way', async (t) => {
+  t.same(plan(observed(), desired([spec({ drained: true })]), NOW).steps, [], 'an empty drained pool stays empty');
+  t.same(kinds(plan(observed(), desired([spec({ drained: false })]), NOW).steps), ['define-vm tabula-desk-0', 'define-vm tabula-desk-1'], 'undrained, the same pool is filled');
+  t.same(kinds(plan(observed([vm(0, 'cloning')]), desired([spec({ drained: true })]), NOW).steps), ['clone-disk tabula-desk-0'], 'a clone begun before the drain is finished, but slot 1 gets none');
+  t.same(kinds(plan(observed([vm(0, 'clean'), vm(1, 'dirty')]), desired([spec({ drained: true })]), NOW).steps), ['destroy-vm tabula-desk-1'], 'a used VM still goes, and its slot stays empty');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { emptyCounts, poolStatus, statusLine, type PoolStatus } from '../../src/domain/status.js';
+import { emptyCounts, healthChanges, lastActivity, liveSessions, poolStatus, statusLine, type PoolStatus, type SessionView } from '../../src/domain/status.js';
 import type { ObservedVm, VmState } from '../../src/domain/vm.js';
 
 const HEALTHY = { healthy: true, reason: '' };
@@ -51,4 +51,41 @@ t.test('statusLine joins pools and shows why a pool is unhealthy', async (t) => 
 
 t.test('statusLine without pools says so', async (t) => {
   t.equal(statusLine([]), 'no pools configured');
+});
+
+t.test('liveSessions lists the sessions of in-use VMs, oldest first, with where they run', async (t) => {
+  const inUse = (slot: number, id: string, handedAt: number, extra: Partial<ObservedVm> = {}): ObservedVm => ({
+    ...vm('desk', slot, 'in-use', 5920 + slot),
+    ...extra,
+    record: { pool: 'desk', slot, state: 'in-use', createdAt: 1000, stateSince: 2000, session: { id, station: `169.254.24.${10 + slot}`, protocol: 'v1', handedAt, ...(slot === 1 ? { stationName: 'kiosk-1', connectedAt: handedAt + 500 } : {}) } },
+  });
+  const dirty: ObservedVm = { ...vm('desk', 2, 'dirty'), record: { pool: 'desk', slot: 2, state: 'dirty', createdAt: 1000, stateSince: 2000, session: { id: 'gone', station: '169.254.24.99', protocol: 'v0', handedAt: 1 } } };
+  const desk = poolStatus('desk', 3, [inUse(0, 'b', 9000), inUse(1, 'a', 8000, { lastInputAt: 9500 }), dirty], HEALTHY);
+  const live = liveSessions([desk]);
+  t.same(
+    live.map((s) => [s.id, s.vm, s.pool, s.station, s.stationName]),
+    [
+      ['a', 'tabula-desk-1', 'desk', '169.254.24.11', 'kiosk-1'],
+      ['b', 'tabula-desk-0', 'desk', '169.254.24.10', undefined],
+    ],
+    'the dirty VM\'s ended session is not live',
+  );
+  t.equal(lastActivity(live[0] as SessionView), 9500, 'input reported: its time');
+  t.equal(lastActivity(live[1] as SessionView), 9000, 'nothing else known: the hand-off');
+  const { lastInputAt: _input, ...noInput } = live[0] as SessionView;
+  t.equal(lastActivity(noInput), 8500, 'connected, no input: the connection');
+  t.equal(desk.vms[2]?.session, undefined, 'no session on a dirty VM in the status');
+});
+
+t.test('healthChanges: flips and new kinds of trouble, not new figures nor new pools', async (t) => {
+  const p = (name: string, healthy: boolean, reason = ''): PoolStatus => ({ ...poolStatus(name, 1, [], { healthy, reason }) });
+  t.same(healthChanges([p('desk', true)], [p('desk', false, 'host memory low: 900 MiB')]), [{ pool: 'desk', healthy: false, reason: 'host memory low: 900 MiB' }]);
+  t.same(healthChanges([p('desk', false, 'host memory low: 900 MiB')], [p('desk', false, 'host memory low: 800 MiB')]), [], 'the same trouble with other figures');
+  t.same(healthChanges([p('desk', false, 'host memory low: 900 MiB')], [p('desk', false, 'disk full: 3 MiB')]), [{ pool: 'desk', healthy: false, reason: 'disk full: 3 MiB' }]);
+  t.same(healthChanges([p('desk', false, 'x')], [p('desk', true)]), [{ pool: 'desk', healthy: true, reason: '' }]);
+  t.same(healthChanges([p('desk', true)], [p('desk', true), p('lab', false, 'y')]), [], 'a pool that just appeared');
+});
+
+t.test('statusLine marks a drained pool', async (t) => {
+  t.equal(statusLine([poolStatus('desk', 2, [vm('desk', 0, 'clean')], HEALTHY, true)]), 'desk: 1/2 clean, DRAINED');
 });

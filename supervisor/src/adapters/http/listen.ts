@@ -9,10 +9,18 @@ const BAD_ADDRESS = new Set(['EADDRNOTAVAIL', 'EACCES', 'ENOTFOUND', 'EAI_AGAIN'
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
 
 /** A plain HTTP server on one address; `what` names it in errors ("metrics", "the station endpoint"). */
-export async function listenHttp(host: string, port: number, what: string, handler: RequestListener): Promise<{ port: number } & Disposable> {
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+export function listenHttp(host: string, port: number, what: string, handler: RequestListener): Promise<{ port: number } & Disposable> {
+  return listenServer(createServer(handler), host, port, what);
+}
+
+/**
+ * Starts `server` (HTTP or HTTPS) listening on host:port, every address when
+ * `host` is undefined. Resolves once it listens; its dispose stops it and
+ * drops the connections still open.
+ */
+export async function listenServer(server: Server, host: string | undefined, port: number, what: string): Promise<{ port: number } & Disposable> {
+  const where = host === undefined ? `port ${port}` : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TabulaError('invalid-argument', `cannot serve ${what} on ${where}: not a TCP port`);
-  const server: Server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => {
       const errno = (e as NodeJS.ErrnoException).code ?? '';
@@ -20,7 +28,7 @@ export async function listenHttp(host: string, port: number, what: string, handl
       const code = BAD_ADDRESS.has(errno) ? 'invalid-argument' : 'internal';
       reject(new TabulaError(code, `cannot serve ${what} on ${where}: ${e.message}`, { cause: e, retryable: errno === 'EADDRINUSE' }));
     });
-    server.listen({ host, port, exclusive: true }, () => resolve());
+    server.listen({ ...(host === undefined ? {} : { host }), port, exclusive: true }, () => resolve());
   });
   // After listening, errors belong to single connections, which Node already closes; none may crash the daemon.
   server.on('error', () => undefined);
@@ -28,7 +36,7 @@ export async function listenHttp(host: string, port: number, what: string, handl
     port: (server.address() as AddressInfo).port,
     dispose: () => {
       server.close();
-      // Keep-alive connections would otherwise keep the process alive.
+      // Keep-alive connections (and event streams) would otherwise keep the process alive.
       server.closeAllConnections();
     },
   };

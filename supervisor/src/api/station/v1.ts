@@ -65,7 +65,8 @@ export async function serveV1(conn: StationConnection, hello: string, deps: V1De
   const name = h?.fields['station'];
   if (h?.word !== 'HELLO' || name === undefined || !NAME.test(name)) return fail(400, 'bad-request', 'expected TABULA/1 HELLO station=<name>');
   const log = { station: conn.remoteAddress, name };
-  const pools = deps.status().pools.map((p) => `${p.name}:${p.counts.clean}/${p.size}`).join(',');
+  // A drained pool has nothing ready for a station, whatever runs in it.
+  const pools = deps.status().pools.map((p) => `${p.name}:${p.drained ? 0 : p.counts.clean}/${p.size}`).join(',');
   conn.write(`WELCOME version=1 pools=${pools}${deps.defaultPool ? ` default=${deps.defaultPool}` : ''}`);
 
   const request = await conn.nextLine(deps.silenceLimitMs);
