@@ -16,17 +16,7 @@ art=$build/image-test/kiosk
 rm -rf "$art"; mkdir -p "$art"
 [[ -f $img ]] || { echo "boot-test: no $img (make images)" >&2; exit 1; }
 
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
-
-work=$(mktemp -d /tmp/tabula-it-kioskboot-XXXXXX)
-qpid=
-cleanup() {
-	[[ -n $qpid ]] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$repo/image/test-lib.sh"
 
 before=$(sha256sum <"$img")
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
@@ -35,26 +25,20 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
 qemu_start() {
 	local name=$1; shift
 	rm -f "$work/mon.sock" "$work/serial.sock"
+	# shellcheck disable=SC2046
 	qemu-system-x86_64 -machine q35 -accel tcg -m 1536 -smp 2 \
 		-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
 		-drive if=pflash,format=raw,file="$work/vars.fd" \
 		-drive file="$img",format=raw,if=virtio \
 		-vga none -device virtio-vga -nic none -display none \
 		-monitor unix:"$work/mon.sock",server,nowait \
-		-chardev socket,id=ser,path="$work/serial.sock",server=on,wait=off,logfile="$art/$name-serial.log" \
-		-serial chardev:ser "$@" &
+		$(serial_chardev ser "$work/serial.sock" "$art/$name-serial.log") "$@" &
 	qpid=$!
-	for _ in $(seq 100); do [[ -S $work/mon.sock ]] && break; sleep 0.1; done
-}
-qemu_stop() {
-	[[ -n $qpid ]] || return 0
-	echo quit | socat - UNIX-CONNECT:"$work/mon.sock" >/dev/null 2>&1 || kill "$qpid" 2>/dev/null || true
-	wait "$qpid" 2>/dev/null || true
-	qpid=
+	wait_socket "$work/mon.sock"
 }
 # screen_text FILE: a screenshot of the VM's display and what OCR reads on it.
 screen_text() {
-	echo "screendump $work/shot.ppm" | socat - UNIX-CONNECT:"$work/mon.sock" >/dev/null
+	monitor "screendump $work/shot.ppm"
 	sleep 0.5
 	convert-im6.q16 "$work/shot.ppm" "png:$1" 2>/dev/null || return 0
 	convert-im6.q16 "$1" -colorspace Gray -threshold 50% -negate "png:$work/ocr.png"
@@ -81,21 +65,7 @@ esp_offset=$((2048 * 512))
 MTOOLS_SKIP_CHECK=1 mcopy -i "$img@@$esp_offset" ::/vmlinuz "$work/vmlinuz"
 MTOOLS_SKIP_CHECK=1 mcopy -i "$img@@$esp_offset" ::/initrd.img "$work/initrd.img"
 options=$(MTOOLS_SKIP_CHECK=1 mtype -i "$img@@$esp_offset" ::/loader/entries/tabula.conf | sed -n 's/^options //p')
-serial_n=0
-serial_run() { # serial_run NAME WAIT_S COMMANDS: types COMMANDS on the debug shell, waits for their end marker
-	local name=$1 wait_s=$2 cmds=$3
-	serial_n=$((serial_n + 1))
-	for _ in $(seq 600); do
-		grep -q 'debug-shell\|#' "$art/$name-serial.log" 2>/dev/null && break
-		sleep 0.5
-	done
-	# The marker is computed by the shell, so the echoed command line never matches it.
-	# One client at a time on the serial socket: let the last one go first.
-	sleep 1
-	printf '\n%s; echo TABULA-DONE-$((%d+0))\n' "$cmds" "$serial_n" | socat - UNIX-CONNECT:"$work/serial.sock" >/dev/null
-	for _ in $(seq $((wait_s * 2))); do grep -aq "TABULA-DONE-$serial_n\b" "$art/$name-serial.log" && return 0; sleep 0.5; done
-	return 1
-}
+serial_run() { shell_run "$work/serial.sock" "$art/$1-serial.log" "$2" "$3"; }
 boot_direct() {
 	qemu_start "$1" -kernel "$work/vmlinuz" -initrd "$work/initrd.img" -append "$options console=ttyS0 systemd.debug_shell=ttyS0 systemd.mask=serial-getty@ttyS0.service"
 }
@@ -125,5 +95,4 @@ qemu_stop
 
 after=$(sha256sum <"$img")
 [[ $before == "$after" ]] && ok "the card image is unchanged after three boots (nothing is written to it)" || not_ok "the image changed while booting"
-echo "kiosk boot test: $pass passed, $fail failed"
-((fail == 0))
+summary "kiosk boot test"

@@ -15,13 +15,15 @@ work=${TABULA_BUILD:-$repo/build}/image-work/server
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(source_date_epoch "$repo")}
 mkdir -p "$out" "$work"
 
+# (Trixie's QEMU has Spice, QXL and Spice's USB-redirection channel as loadable
+# modules in qemu-system-modules-spice: without it libvirt refuses every VM.)
 PACKAGES=(
 	systemd systemd-sysv udev dbus polkitd
 	linux-image-amd64 initramfs-tools live-boot
 	iproute2 nftables conntrack e2fsprogs fdisk
 	nodejs
-	libvirt-daemon-system libvirt-dbus qemu-system-x86 qemu-utils ovmf
-	dnsmasq-base chrony
+	libvirt-daemon-system libvirt-dbus qemu-system-x86 qemu-system-modules-spice qemu-utils ovmf
+	dnsmasq-base chrony openssl
 )
 
 [[ -f $repo/supervisor/dist/main.js ]] || die "the supervisor is not built (make build)"
@@ -49,12 +51,12 @@ find "$sup/dist" -name '*.map' -delete
 rm -f "$sup/dist/.built"
 cp -a "$npm_dir/node_modules" "$sup/node_modules"
 cp "$repo/package.json" "$sup/package.json"
-for cmd in tabula-supervisor:main.js tabulactl:cli/tabulactl.js; do
-	printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/tabula/supervisor/dist/%s "$@"\n' "${cmd#*:}" >"$root/usr/bin/${cmd%%:*}"
-	chmod 755 "$root/usr/bin/${cmd%%:*}"
-done
+# (/usr/bin/tabula-supervisor comes with appliance/rootfs: it picks the admin's config.)
+printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/tabula/supervisor/dist/cli/tabulactl.js "$@"\n' >"$root/usr/bin/tabulactl"
+chmod 755 "$root/usr/bin/tabulactl"
 install -m 644 "$repo/appliance/systemd/tabula-supervisor.service" "$root/usr/lib/systemd/system/"
 install -m 644 "$repo/appliance/dbus/org.tabula.Supervisor1.conf" "$root/usr/share/dbus-1/system.d/"
+install -D -m 644 -t "$root/usr/share/polkit-1/actions/" "$repo"/appliance/polkit/*.policy
 cp -a "$repo/appliance/rootfs/." "$root/"
 install -D -m 644 "$repo/appliance/tabula/supervisor.toml" "$root/usr/share/doc/tabula/supervisor.toml.example"
 echo tabula-server >"$root/etc/hostname"
@@ -63,8 +65,12 @@ enable_preset "$root" "$repo/appliance/rootfs/usr/lib/systemd/system-preset/80-t
 # The supervisor runs the chrony and dnsmasq instances the station LAN needs; Debian's own
 # chrony service would hold port 123 first.
 systemctl --root="$root" disable chrony.service >/dev/null 2>&1 || true
+# The pool's VMs are disposable: nothing to save or resume across a reboot.
+systemctl --root="$root" disable libvirt-guests.service >/dev/null 2>&1 || true
 write_manifest "$root" "$out/tabula-server.manifest"
 scrub_rootfs "$root"
+# libvirtd resolves the host's own name.
+printf '127.0.1.1\ttabula-server\n' >>"$root/etc/hosts"
 
 kernel=$(ls "$root"/boot/vmlinuz-* | head -1)
 initrd=$(ls "$root"/boot/initrd.img-* | head -1)
