@@ -72,3 +72,22 @@ qemu_poweroff() {
 	qemu_stop
 	return 1
 }
+
+# qemu_exited SECONDS: true when QEMU (started with -no-reboot) exited by itself
+# within SECONDS, i.e. the machine rebooted or powered off; then it is reaped.
+qemu_exited() {
+	local _
+	for _ in $(seq "$1"); do kill -0 "$qpid" 2>/dev/null || break; sleep 1; done
+	kill -0 "$qpid" 2>/dev/null && return 1
+	wait "$qpid" 2>/dev/null || true
+	qpid=
+}
+# screen_text FILE: a screenshot of the VM's display (kept in FILE) and what
+# OCR reads on it (the VM was started with a monitor on $work/mon.sock).
+screen_text() {
+	monitor "screendump $work/shot.ppm"
+	sleep 0.5
+	convert-im6.q16 "$work/shot.ppm" "png:$1" 2>/dev/null || return 0
+	convert-im6.q16 "$1" -colorspace Gray -threshold 50% -negate "png:$work/ocr.png"
+	OMP_THREAD_LIMIT=1 tesseract "$work/ocr.png" stdout --psm 6 2>/dev/null || true
+}

@@ -36,14 +36,6 @@ qemu_start() {
 	qpid=$!
 	wait_socket "$work/mon.sock"
 }
-# screen_text FILE: a screenshot of the VM's display and what OCR reads on it.
-screen_text() {
-	monitor "screendump $work/shot.ppm"
-	sleep 0.5
-	convert-im6.q16 "$work/shot.ppm" "png:$1" 2>/dev/null || return 0
-	convert-im6.q16 "$1" -colorspace Gray -threshold 50% -negate "png:$work/ocr.png"
-	OMP_THREAD_LIMIT=1 tesseract "$work/ocr.png" stdout --psm 6 2>/dev/null || true
-}
 
 echo "# boot 1: firmware, systemd-boot, the slideshow"
 start=$SECONDS

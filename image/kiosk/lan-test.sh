@@ -113,13 +113,6 @@ qemu-system-x86_64 -machine q35 -accel tcg -m 1536 -smp 2 \
 	$(serial_chardev ser "$work/serial.sock" "$art/kiosk-serial.log") &
 qpid=$!
 wait_socket "$work/mon.sock"
-screen_text() { # FILE: a screenshot of the kiosk's display and what OCR reads on it
-	monitor "screendump $work/shot.ppm"
-	sleep 0.5
-	convert-im6.q16 "$work/shot.ppm" "png:$1" 2>/dev/null || return 0
-	convert-im6.q16 "$1" -colorspace Gray -threshold 50% -negate "png:$work/ocr.png"
-	OMP_THREAD_LIMIT=1 tesseract "$work/ocr.png" stdout --psm 6 2>/dev/null || true
-}
 wait_screen() { # FILE SECONDS PATTERN
 	local t0=$SECONDS text=
 	while ((SECONDS - t0 < $2)); do

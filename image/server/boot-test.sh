@@ -185,9 +185,8 @@ if ready_or_fail golden 600 && sh_run golden 120 "mount -o ro /dev/vda /mnt && c
 
 	echo "# 4: factory-reset.target (the power button's long press)"
 	sh_run golden 30 "systemctl start factory-reset.target; echo TABULA-''RESET=\$?" || true
-	for _ in $(seq 120); do kill -0 "$qpid" 2>/dev/null || break; sleep 1; done
-	if ! kill -0 "$qpid" 2>/dev/null; then ok "reset: the appliance rebooted after factory-reset.target"; else not_ok "reset: no reboot 120 s after factory-reset.target"; fi
-	wait "$qpid" 2>/dev/null || true; qpid=
+	qemu_exited 120 && ok "reset: the appliance rebooted after factory-reset.target" || not_ok "reset: no reboot 120 s after factory-reset.target"
+	qemu_stop
 	debug reset
 	if ready_or_fail reset 600; then
 		check_data reset 1 /dev/sda5
@@ -200,9 +199,8 @@ if ready_or_fail golden 600 && sh_run golden 120 "mount -o ro /dev/vda /mnt && c
 		echo "# 4b: tabulactl factory-reset (D-Bus FactoryReset: the supervisor runs the appliance's script)"
 		sh_run reset 120 "echo admin-setting >/var/lib/tabula/config/supervisor.toml.note; tabulactl factory-reset --yes; echo TABULA-''CTL=\$?" || true
 		[[ $(shell_value "$art/reset-shell.log" TABULA-CTL) == 0 ]] && ok "ctlreset: tabulactl factory-reset --yes succeeded" || not_ok "ctlreset: tabulactl factory-reset exited $(shell_value "$art/reset-shell.log" TABULA-CTL)"
-		for _ in $(seq 120); do kill -0 "$qpid" 2>/dev/null || break; sleep 1; done
-		kill -0 "$qpid" 2>/dev/null && not_ok "ctlreset: no reboot after tabulactl factory-reset" || ok "ctlreset: the appliance rebooted"
-		wait "$qpid" 2>/dev/null || true; qpid=
+		qemu_exited 120 && ok "ctlreset: the appliance rebooted" || not_ok "ctlreset: no reboot after tabulactl factory-reset"
+		qemu_stop
 		debug ctlreset
 		if ready_or_fail ctlreset 600; then
 			check_data ctlreset 1 /dev/sda5
@@ -249,8 +247,7 @@ if menu_pick install 1 && wait_log "$log" 600 'Choice \[1-2\]'; then
 		else not_ok "install: no 12 GiB disk offered (see $log)"; fi
 	else not_ok "install: no disk menu"; fi
 else not_ok "install: no installer menu on the serial console (see $log)"; fi
-for _ in $(seq 60); do kill -0 "$qpid" 2>/dev/null || break; sleep 1; done
-kill -0 "$qpid" 2>/dev/null && not_ok "install: no reboot after the installation" || ok "install: the server restarts after the installation"
+qemu_exited 60 && ok "install: the server restarts after the installation" || not_ok "install: no reboot after the installation"
 qemu_stop
 start disk "${disk[@]}"
 ready_or_fail disk 600 && check_data disk 1 /dev/sda5
