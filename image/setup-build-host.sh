@@ -8,6 +8,8 @@ PACKAGES=(
 	systemd-boot-efi grub-efi-amd64-bin grub-pc-bin xorriso
 	# Boot tests: QEMU with UEFI firmware, screenshots read by OCR.
 	qemu-system-x86 ovmf socat imagemagick tesseract-ocr
+	# The server's admin page, fetched over HTTPS through QEMU's user network.
+	curl openssl
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,15 +3,19 @@
 # branch's server meets it, and reads its consoles:
 #   1. from the stick through UEFI (OVMF): the supervisor active (Type=notify:
 #      systemd saw READY=1), `tabulactl status` answering with the shipped pool
-#      and its missing golden image, the data partition made on the stick; a
-#      short press of the power button shuts it down;
-#   2. the same stick through BIOS (SeaBIOS): the data partition found again;
+#      and its missing golden image, the data partition made on the stick; the
+#      admin page over HTTPS on the management NIC (self-signed certificate,
+#      first-use password, the missing golden image); a short press of the
+#      power button shuts it down;
+#   2. the same stick through BIOS (SeaBIOS): the data partition found again,
+#      the admin page's certificate and password kept;
 #   3. with the test golden image given to it (a second disk and a debug shell
 #      on the second serial port, opened only by this test's kernel command
 #      line): the pool reaches clean inside the appliance (nested TCG), the
 #      boot's journal has no unexpected warning, the journal is persistent;
 #   4. factory-reset.target (what the power button's long press starts): after
-#      the reboot, a first boot again, golden images kept, settings gone;
+#      the reboot, a first boot again, golden images kept, settings and the
+#      admin password gone;
 #   4b. tabulactl factory-reset (the D-Bus method): the same, erasing everything;
 #   5. the boot menu's "factory reset, erasing everything", chosen with the
 #      keyboard: the first-boot state, golden image missing again;
@@ -58,6 +62,12 @@ stick=(-drive file="$work/stick.img",format=raw,if=none,id=stick -device qemu-xh
 new_stick() { cp --sparse=always "$img" "$work/stick.img"; truncate -s 8G "$work/stick.img"; }
 new_stick
 nic=(-nic none)
+# The management NIC of boots 1 and 2: QEMU's DHCP, no way out (restrict=on),
+# and the appliance's HTTPS port forwarded from the host's loopback, where
+# this test plays the admin's browser.
+admin_port=$((20000 + RANDOM % 20000))
+admin_nic=(-nic "user,restrict=on,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$admin_port-:443")
+admin_url=https://127.0.0.1:$admin_port
 # The server's firmware UUID (SMBIOS): the appliance's machine ID comes from it.
 SERVER_UUID=5ab1e5e7-7ab0-4a00-8000-00000000cafe
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
@@ -98,6 +108,15 @@ menu_pick() {
 	for ((i = 0; i < $2; i++)); do monitor 'sendkey down'; done
 	monitor 'sendkey ret'
 }
+# admin_get NAME PATH [CURL-ARGS…]: the admin page over HTTPS (its certificate is self-signed: -k).
+admin_get() { local name=$1 path=$2; shift 2; curl -sS -k --max-time 30 -b "$work/cookies" -c "$work/cookies" "$@" "$admin_url$path" 2>>"$art/$name-admin.log"; }
+# admin_fingerprint: the SHA-256 fingerprint of the certificate the admin page presents.
+admin_fingerprint() { openssl s_client -connect "127.0.0.1:$admin_port" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'; }
+# admin_up NAME SECONDS: the admin page answers (the supervisor makes its certificate first).
+admin_up() {
+	local t0=$SECONDS
+	until admin_get "$1" /api/session >/dev/null; do ((SECONDS - t0 < $2)) || return 1; sleep 5; done
+}
 ready_or_fail() { # NAME SECONDS
 	local t0=$SECONDS
 	if status_seen "$1" "$2"; then ok "$1: the supervisor is active (READY=1 reached systemd), seen $((SECONDS - t0)) s after power-on"; sleep 6; return 0; fi
@@ -106,17 +125,46 @@ ready_or_fail() { # NAME SECONDS
 }
 
 echo "# 1, 2: first boot from the stick (UEFI), then again (BIOS)"
+nic=("${admin_nic[@]}")
 start uefi "${uefi[@]}" "${stick[@]}"
 if ready_or_fail uefi 600; then
 	st=$(status uefi); printf '%s\n' "$st" >"$art/uefi-status.txt"
 	grep -q 'desktop' <<<"$st" && ok "uefi: tabulactl status answers, with the shipped pool" || not_ok "uefi: tabulactl status: $st"
 	grep -q 'golden image .* does not exist' <<<"$st" && ok "uefi: it says the golden image is missing" || not_ok "uefi: no word of the missing golden image: $st"
 	check_data uefi 1 /dev/sda5
+	echo "# 1: the admin page on the management network"
+	wait_log "$art/uefi-serial.log" 60 'admin page: https://10\.0\.2\.15/' && ok "uefi: the console says where the admin page is (https://10.0.2.15/)" ||
+		not_ok "uefi: the console names no admin page: $(tr -d '\r' <"$art/uefi-serial.log" | grep -a 'admin page' | tail -1)"
+	if admin_up uefi 300; then
+		fp1=$(admin_fingerprint)
+		curl -sS --max-time 30 "$admin_url/" >/dev/null 2>"$art/uefi-admin-verify.log" && not_ok "uefi: the admin page's certificate passed verification: not self-signed?" ||
+			{ [[ -n $fp1 ]] && ok "uefi: the admin page answers over HTTPS with a self-signed certificate ($fp1)" || not_ok "uefi: no certificate from the admin page"; }
+		admin_get uefi / >"$art/uefi-admin.html"
+		grep -q '<title>.*Tabula' "$art/uefi-admin.html" && ok "uefi: the admin page is served" || not_ok "uefi: not the admin page: $(head -c 300 "$art/uefi-admin.html")"
+		admin_get uefi /api/session >"$art/uefi-admin-session.json"
+		grep -q '"passwordSet":false' "$art/uefi-admin-session.json" && ok "uefi: first use: the page asks for an admin password" || not_ok "uefi: first use: $(cat "$art/uefi-admin-session.json")"
+		admin_get uefi /api/setup -H 'Content-Type: application/json' -d '{"password":"kiosk-branch-42","repeat":"kiosk-branch-42"}' >"$art/uefi-admin-setup.json"
+		csrf=$(sed -n 's/.*"csrf":"\([^"]*\)".*/\1/p' "$art/uefi-admin-setup.json")
+		[[ -n $csrf ]] && ok "uefi: the admin password is set, and the admin logged in" || not_ok "uefi: setting the password: $(cat "$art/uefi-admin-setup.json")"
+		admin_get uefi /api/overview >"$art/uefi-admin-overview.json"
+		grep -q 'golden image /var/lib/tabula/images/desktop.qcow2 does not exist' "$art/uefi-admin-overview.json" && ok "uefi: the admin page says the golden image is missing" ||
+			not_ok "uefi: the admin page's overview: $(head -c 400 "$art/uefi-admin-overview.json")"
+	else not_ok "uefi: no admin page on $admin_url after 300 s (see $art/uefi-admin.log)"; fi
 fi
 # A short press of the power button (ACPI): logind powers the appliance off cleanly.
 qemu_poweroff 180 && ok "uefi: a short press of the power button shuts it down" || not_ok "uefi: still running 180 s after the power button"
+rm -f "$work/cookies"
 start bios "${stick[@]}"
-ready_or_fail bios 600 && check_data bios 2 /dev/sda5
+if ready_or_fail bios 600; then
+	check_data bios 2 /dev/sda5
+	if admin_up bios 300; then
+		fp2=$(admin_fingerprint)
+		[[ -n $fp2 && $fp2 == "${fp1:-}" ]] && ok "bios: the admin page kept its certificate across the reboot" || not_ok "bios: certificate ${fp2:-none}, the first boot's ${fp1:-none}"
+		admin_get bios /api/login -H 'Content-Type: application/json' -d '{"password":"kiosk-branch-42"}' >"$art/bios-admin-login.json"
+		grep -q '"loggedIn":true' "$art/bios-admin-login.json" && ok "bios: the admin password set at the first boot logs in" || not_ok "bios: login: $(cat "$art/bios-admin-login.json")"
+	else not_ok "bios: no admin page on $admin_url after 300 s"; fi
+fi
+nic=(-nic none)
 qemu_poweroff 180 || not_ok "bios: still running 180 s after the power button"
 
 echo "# 3: the test golden image in the appliance; the pool reaches clean"
@@ -191,9 +239,10 @@ if ready_or_fail golden 600 && sh_run golden 120 "mount -o ro /dev/vda /mnt && c
 	if ready_or_fail reset 600; then
 		check_data reset 1 /dev/sda5
 		wait_log "$art/reset-serial.log" 10 'factory reset at this boot \(keep-images\)' && ok "reset: the console says a factory reset (keep-images) was done at this boot" || not_ok "reset: no word of the factory reset on the console"
-		sh_run reset 60 "ls /var/lib/tabula/images | tr '\\n' ' ' | sed 's/^/TABULA-''IMAGES=/'; echo; ls /var/lib/tabula/config | wc -l | sed 's/^/TABULA-''CONFIGS=/'; journalctl --no-pager | grep -c 'TABULA-MARK-GOLDEN' | sed 's/^/TABULA-''MARKS=/'"
+		sh_run reset 60 "ls /var/lib/tabula/images | tr '\\n' ' ' | sed 's/^/TABULA-''IMAGES=/'; echo; ls /var/lib/tabula/config | wc -l | sed 's/^/TABULA-''CONFIGS=/'; journalctl --no-pager | grep -c 'TABULA-MARK-GOLDEN' | sed 's/^/TABULA-''MARKS=/'; test -e /var/lib/tabula/admin/password; echo TABULA-''PASSWORD=\$?"
 		[[ $(shell_value "$art/reset-shell.log" TABULA-IMAGES) == *desktop.qcow2* ]] && ok "reset: the golden images are kept" || not_ok "reset: images left: $(shell_value "$art/reset-shell.log" TABULA-IMAGES)"
 		[[ $(shell_value "$art/reset-shell.log" TABULA-CONFIGS) == 0 ]] && ok "reset: the admin's config is gone" || not_ok "reset: config files left: $(shell_value "$art/reset-shell.log" TABULA-CONFIGS)"
+		[[ $(shell_value "$art/reset-shell.log" TABULA-PASSWORD) == 1 ]] && ok "reset: the admin password is gone (the page asks for a new one)" || not_ok "reset: the admin password file is still there"
 		[[ $(shell_value "$art/reset-shell.log" TABULA-MARKS) == 0 ]] && ok "reset: the logs are erased (the line logged before the reset is gone)" || not_ok "reset: the journal still holds the line logged before the reset ($(shell_value "$art/reset-shell.log" TABULA-MARKS) times)"
 
 		echo "# 4b: tabulactl factory-reset (D-Bus FactoryReset: the supervisor runs the appliance's script)"

@@ -22,3 +22,11 @@ t.test('the example names the factory-reset command the appliance ships', async 
   const config = parseConfig(await readFile(root + 'appliance/tabula/supervisor.toml', 'utf8'), 'example');
   t.same(config.factoryResetCommand, ['/usr/lib/tabula/factory-reset']);
 });
+
+t.test('the appliance serves the admin page over HTTPS on every management address', async (t) => {
+  const config = parseConfig(await readFile(root + 'appliance/rootfs/etc/tabula/supervisor.toml', 'utf8'), 'appliance');
+  t.ok(config.admin, 'an [admin] section');
+  t.same(config.admin?.listen, [], 'every address');
+  t.equal(config.admin?.httpsPort, 443);
+  t.equal(config.admin?.httpLoopbackPort, undefined, 'no plain HTTP');
+});
