@@ -43,6 +43,7 @@ lan_down() {
   ip link del tabula-st1-veth 2>/dev/null || true
   ip link del "$LAN" 2>/dev/null || true
   nft delete table inet tabula 2>/dev/null || true
+  nft delete table inet tabula_admin 2>/dev/null || true
   ip link del tabula-console 2>/dev/null || true
 }
 
@@ -54,6 +55,12 @@ write_config() { # $1 = pool size (0: no pool)
     echo
     echo '[stations]'
     echo "interface = \"$LAN\""
+    echo
+    # The admin page, on this machine only: the first visit sets its password.
+    echo '[admin]'
+    echo 'listen = ["127.0.0.1"]'
+    echo 'https_port = 8443'
+    echo 'http_loopback_port = 8080'
     if [[ $1 -gt 0 ]]; then
       cat <<TOML
 
@@ -115,6 +122,7 @@ Tabula demo: a pool of 2 disposable VMs of the test golden image (software emula
   A guest console:  cat $DEMO/state/pools/$POOL/tabula-$POOL-0.console.log
   Supervisor log:   $DEMO/supervisor.log   (shown below)
   D-Bus API:        busctl --system tree org.tabula.Supervisor1
+  Admin page:       http://127.0.0.1:8080/  (or https://127.0.0.1:8443/; set its password on the first visit)
 
 A station LAN: the server at 169.254.24.1 (signal port 5905, Spice 5906) on bridge $LAN,
 and a station in namespace $STATION at 169.254.24.10. Try a station by hand, as the

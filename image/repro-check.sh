@@ -7,7 +7,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 kind=$1
 base=${TABULA_BUILD:-$repo/build}/repro
-rm -rf "$base"
+rm -rf "$base"; mkdir -p "$base"
 for run in a b; do
 	echo "repro-check: build $run of tabula-$kind.img" >&2
 	TABULA_BUILD=$base/$run bash "$here/$kind/build.sh" >"$base-$run.log" 2>&1 || { tail -20 "$base-$run.log" >&2; exit 1; }

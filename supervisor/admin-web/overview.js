@@ -78,6 +78,9 @@ export const overviewPage = {
         h('span', { class: `badge ${p.healthy ? 'ok' : 'bad'}`, 'data-health': p.healthy ? 'healthy' : 'unhealthy' }, p.healthy ? 'healthy' : `unhealthy: ${p.healthReason}`),
         p.drained ? h('span', { class: 'badge drained' }, 'drained: hands out nothing') : null,
       ),
+      p.image?.problem
+        ? h('p', { class: 'banner bad', role: 'alert', 'data-banner': 'no-golden' }, h('strong', {}, 'No golden image — import one'), ` on the `, h('a', { href: '#images' }, 'Golden images page'), `. No VM is made until then (${p.image.problem}).`)
+        : null,
       h('p', { class: 'counts' }, `${p.counts.clean} of ${p.size} clean`, counts.length ? ` · ${counts.join(' · ')}` : ''),
       p.vms.length === 0
         ? h('p', { class: 'muted' }, 'No VMs.')

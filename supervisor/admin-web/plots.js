@@ -1,6 +1,6 @@
 // Plots of the last day per pool: depth (the fewest clean VMs each minute,
 // against the pool's size) and hand-off waits (each minute's mean and
-// longest), drawn as SVG from the supervisor's in-memory history.
+// longest), drawn as SVG from the supervisor's history (kept across its restarts).
 import { get } from './api.js';
 import { clockTime, h, replaceContent, s } from './dom.js';
 
@@ -19,7 +19,7 @@ export const plotsPage = {
     replaceContent(
       main,
       h('h1', {}, 'Plots: the last 24 hours'),
-      h('p', { class: 'muted' }, 'Kept in the supervisor’s memory, minute by minute; a restart starts them afresh (the session log keeps every session).'),
+      h('p', { class: 'muted' }, 'Minute by minute, kept across restarts of the supervisor (written away every few minutes); the session log keeps every session.'),
       this.box,
     );
     this.load();

@@ -1,9 +1,17 @@
-// Settings: pool sizes and draining, re-reading the config file, the admin
+// Settings: pool sizes, draining and timeouts, re-reading the config file, the admin
 // password, and the two emergency buttons (wipe, factory reset), each behind
 // a confirmation.
 import { post } from './api.js';
 import { h, replaceContent } from './dom.js';
 import { confirmDialog } from './dialog.js';
+
+/** A pool's timeouts, by their config keys, as the fields are labelled. */
+const TIMEOUTS = [
+  ['idle_timeout', 'Idle timeout'],
+  ['max_session', 'Longest session'],
+  ['session_warning', 'Warning before the end'],
+  ['boot_timeout', 'Boot timeout'],
+];
 
 /** What a factory reset must be confirmed with, word for word (the supervisor checks it too). */
 const RESET_WORD = 'factory-reset';
@@ -17,7 +25,7 @@ export const settingsPage = {
       main,
       h('h1', {}, 'Settings'),
       h('h2', {}, 'Pools'),
-      h('p', {}, 'Sizes and draining are kept across restarts and config reloads. A drained pool hands out nothing and is not refilled; sessions under way go on.'),
+      h('p', {}, 'Sizes, draining and timeouts are kept across restarts and config reloads (a size or a timeout until someone changes it in the configuration file). A drained pool hands out nothing and is not refilled; sessions under way go on. Timeouts are in seconds; they apply to sessions under way too.'),
       this.pools,
       h('h2', {}, 'Configuration file'),
       h('p', {}, 'Re-read the supervisor’s configuration file (as SIGHUP does). A file with a mistake is refused, naming the line and the key, and the running configuration stays.'),
@@ -30,7 +38,56 @@ export const settingsPage = {
   overview(ov) {
     // Fields being edited keep their value; the rest follows the live status.
     const editing = new Map([...this.pools.querySelectorAll('input')].filter((i) => i.dataset.dirty).map((i) => [i.id, i.value]));
-    replaceContent(this.pools, ...ov.pools.map((p) => this.pool(p, editing.get(`size-${p.name}`))));
+    replaceContent(this.pools, ...ov.pools.flatMap((p) => [this.pool(p, editing.get(`size-${p.name}`)), this.timeouts(p, editing, ov.timeoutBounds ?? {})]));
+  },
+  timeouts(p, editing, bounds) {
+    const general = h('p', { class: 'form-error', id: `timeouts-error-${p.name}`, role: 'alert' });
+    const fields = TIMEOUTS.map(([key, label]) => {
+      const id = `timeout-${p.name}-${key}`;
+      const b = bounds[key] ?? {};
+      const typed = editing.get(id);
+      const input = h('input', { type: 'number', id, 'data-key': id, min: b.min, max: b.max, step: 'any', required: true, value: typed ?? p.timeouts?.[key] ?? '', 'aria-describedby': `${id}-error` });
+      if (typed !== undefined) input.dataset.dirty = '1';
+      input.addEventListener('input', () => (input.dataset.dirty = '1'));
+      const error = h('p', { class: 'form-error', id: `${id}-error`, role: 'alert' });
+      /** Why the typed value cannot be, as the supervisor would say it; undefined when it can. */
+      const problem = () => {
+        const v = input.value.trim();
+        const n = Number(v);
+        if (v === '' || !Number.isFinite(n)) return `${key} must be a number of seconds, ${b.text}`;
+        if ((b.aboveMin ? n <= b.min : n < b.min) || n > b.max) return `${key} must be ${b.text}, not ${n}`;
+        return undefined;
+      };
+      return { key, input, error, problem, node: h('div', { class: 'field' }, h('label', { for: id }, `${label} (s)`), input, error) };
+    });
+    const form = h(
+      'form',
+      { class: 'inline pool-form timeouts-form', 'data-timeouts': p.name, novalidate: true },
+      h('h3', {}, `${p.name}: timeouts`),
+      ...fields.map((f) => f.node),
+      h('button', { type: 'submit', class: 'primary', 'data-key': `timeouts-${p.name}` }, 'Apply timeouts'),
+      general,
+    );
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      for (const f of fields) f.error.textContent = '';
+      general.textContent = '';
+      const changed = fields.filter((f) => f.input.dataset.dirty);
+      if (changed.length === 0) return (general.textContent = 'Nothing changed: edit a timeout first.');
+      const refused = changed.filter((f) => (f.error.textContent = f.problem() ?? ''));
+      if (refused.length > 0) return refused[0].input.focus();
+      try {
+        await post('/api/pools/timeouts', { pool: p.name, ...Object.fromEntries(changed.map((f) => [f.key, Number(f.input.value)])) });
+        for (const f of changed) delete f.input.dataset.dirty;
+        this.ctx.notify(`${p.name}: ${changed.map((f) => `${f.key} ${Number(f.input.value)} s`).join(', ')}`, 'ok');
+      } catch (err) {
+        // The supervisor names the key first: shown at that field.
+        const at = fields.find((f) => err.message.startsWith(f.key));
+        (at?.error ?? general).textContent = `${err.message} (${err.code})`;
+        at?.input.focus();
+      }
+    });
+    return form;
   },
   pool(p, typed) {
     const size = h('input', { type: 'number', id: `size-${p.name}`, 'data-key': `size-${p.name}`, min: 0, max: 64, step: 1, required: true, value: typed ?? p.size, 'aria-describedby': `pool-error-${p.name}` });

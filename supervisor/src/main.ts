@@ -37,7 +37,6 @@ import { openSignalPort, openStationEndpoint, StationLanServices } from './wirin
 import { reportBlocked, startVmNetwork } from './wiring/vm-network.js';
 import { configReloader, loadConfig } from './wiring/admin.js';
 import { startAdminWeb } from './wiring/admin-web.js';
-import { goldenImages } from './app/golden-images.js';
 import { startImages } from './wiring/images.js';
 
 const DEFAULT_CONFIG = '/etc/tabula/supervisor.toml';
@@ -200,6 +199,7 @@ async function main(): Promise<number> {
     drain: (pool) => poolAdmin.drain(pool),
     undrain: (pool) => poolAdmin.undrain(pool),
     resize: (pool, size) => poolAdmin.resize(pool, size),
+    setTimeouts: (pool, changes) => poolAdmin.setTimeouts(pool, changes),
     images: images.api,
     reloadConfig,
     factoryReset: (keepImages, confirm) => factoryReset.run(keepImages, confirm),
@@ -228,7 +228,7 @@ async function main(): Promise<number> {
     await service.attach(bus);
   });
   // The admin web page (docs/admin-web.md): a second client of the same API, on the management side only.
-  const adminWeb = await startAdminWeb(config, { ...api, goldenImages: () => goldenImages(reconciler.config(), disks) }, { clock, logger, metrics, config: () => reconciler.config() });
+  const adminWeb = await startAdminWeb(config, api, { clock, logger, metrics, config: () => reconciler.config() });
   try {
     try {
       await session.start();

@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { importTemp } from '../domain/golden-store.js';
 import { TabulaError } from '../domain/errors.js';
 import type { ImageStore, IncomingFile } from '../ports/image-store.js';
+import { writeHashed } from './hashed-write.js';
 
 /** The image store as a directory: streamed copies under hidden names, renamed into place. */
 export class FileImageStore implements ImageStore {
@@ -47,27 +45,37 @@ export class FileImageStore implements ImageStore {
     try {
       for (const f of files) {
         const temp = `${this.dir}/${importTemp(f.name)}`;
-        const hash = createHash('sha256');
-        const tap = new Transform({
-          transform(chunk: Buffer, _enc, next) {
-            hash.update(chunk);
-            progress(chunk.length);
-            next(null, chunk);
-          },
-        });
         done.push({ temp, sha256: '' });
-        // 0644: QEMU (another user) reads the image; it is never written.
-        await pipeline(createReadStream(f.source), tap, createWriteStream(temp, { flags: 'w', mode: 0o644 }), { signal });
-        // On disk before the rename makes it an image: a power cut leaves the whole image or none.
-        const fh = await open(temp, 'r');
-        await fh.sync().finally(() => fh.close());
-        done[done.length - 1] = { temp, sha256: hash.digest('hex') };
+        // A leftover of an earlier try under the same name would make the write refuse.
+        await rm(temp, { force: true });
+        const { sha256 } = await writeHashed(createReadStream(f.source), temp, progress, signal);
+        done[done.length - 1] = { temp, sha256 };
       }
       return done;
     } catch (e) {
       await Promise.all(done.map((d) => rm(d.temp, { force: true }).catch(() => undefined)));
       if (signal.aborted) throw new TabulaError('disk-failed', 'the import was stopped (the supervisor is shutting down)', { cause: e });
       throw new TabulaError('disk-failed', `cannot copy into ${this.dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async stageText(name: string, text: string): Promise<string> {
+    const temp = `${this.dir}/${importTemp(name)}`;
+    try {
+      const fh = await open(temp, 'w', 0o644);
+      await fh.writeFile(text).then(() => fh.sync()).finally(() => fh.close());
+      return temp;
+    } catch (e) {
+      throw new TabulaError('disk-failed', `cannot write ${temp}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async readText(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(`${this.dir}/${name}`, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new TabulaError('disk-failed', `cannot read ${this.dir}/${name}: ${(e as Error).message}`, { cause: e });
     }
   }
 

@@ -10,12 +10,14 @@ export class JsonFileStore<T> {
   readonly #file: string;
   readonly #valid: (v: unknown) => v is T;
   readonly #what: string;
+  readonly #compact: boolean;
 
-  /** `what` names the expected content in the error for a file that is not valid. */
-  constructor(file: string, valid: (v: unknown) => v is T, what: string) {
+  /** `what` names the expected content in the error for a file that is not valid; `compact`: written on one line. */
+  constructor(file: string, valid: (v: unknown) => v is T, what: string, options: { compact?: boolean } = {}) {
     this.#file = file;
     this.#valid = valid;
     this.#what = what;
+    this.#compact = options.compact ?? false;
   }
 
   /** The stored value, or undefined when there is no file yet. */
@@ -40,7 +42,7 @@ export class JsonFileStore<T> {
   async save(value: T): Promise<void> {
     try {
       await mkdir(dirname(this.#file), { recursive: true });
-      await writeFile(`${this.#file}.new`, JSON.stringify(value, null, 2) + '\n', { mode: 0o644 });
+      await writeFile(`${this.#file}.new`, JSON.stringify(value, null, this.#compact ? undefined : 2) + '\n', { mode: 0o644 });
       await rename(`${this.#file}.new`, this.#file);
     } catch (e) {
       throw new TabulaError('disk-failed', `cannot write ${this.#file}: ${(e as Error).message}`, { cause: e });

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import { asTabulaError, TabulaError } from '../domain/errors.js';
 import { goldenProblem } from '../domain/golden.js';
-import { imageNameProblem, imagesIn, inStore, sidecarOf, type ImageView } from '../domain/golden-store.js';
+import { filesOf, imageNameProblem, imagesIn, inStore, sha256Of, sidecarOf, type ImageView } from '../domain/golden-store.js';
 import {
   confirmAfter,
   removableImages,
@@ -135,11 +135,13 @@ export class ImageAdmin {
       [...paths].sort().map(async (path): Promise<ImageView> => {
         const name = path.slice(path.lastIndexOf('/') + 1);
         const stored = inStore(store.dir, path);
+        const sha256 = stored && files.includes(sidecarOf(name, 'sha256')) ? sha256Of((await store.readText(sidecarOf(name, 'sha256')).catch(() => undefined)) ?? '') : undefined;
         const base = {
           name,
           path,
           stored,
           ...(stored ? bootFiles(store.dir, name, files) : {}),
+          ...(sha256 === undefined ? {} : { sha256 }),
           currentOf: pools.filter((p) => p.goldenImage === path).map((p) => p.name),
           previousOf: pools.filter((p) => p.goldenSwitch?.previous === path).map((p) => p.name),
           liveVms: vms.filter((vm) => vm.golden === path).length,
@@ -268,7 +270,7 @@ export class ImageAdmin {
     for (const path of gone) {
       if (!inStore(store.dir, path)) continue;
       const name = path.slice(store.dir.length + 1);
-      for (const f of [sidecarOf(name, 'kernel'), sidecarOf(name, 'initrd'), name]) await store.remove(f);
+      for (const f of filesOf(name)) await store.remove(f);
       logger.notice('golden-image-removed', { image: path, why: 'no pool uses it and no VM is backed by it' });
     }
     await pools.forgetRetired(new Set(gone));

@@ -1,6 +1,7 @@
-import { withPoolImage, withPoolSize, type Config } from '../config/config.js';
+import { timeoutsOf, withPoolImage, withPoolSize, withPoolTimeouts, type Config } from '../config/config.js';
 import { asTabulaError, TabulaError } from '../domain/errors.js';
-import { drainedPools, judgeOverrides, type PoolOverride, type PoolOverrides } from '../domain/pool-overrides.js';
+import { drainedPools, judgeOverrides, timeoutValues, withTimeoutChanges, type PoolOverride, type PoolOverrides } from '../domain/pool-overrides.js';
+import { checkTimeouts, type PoolTimeouts } from '../domain/pool-timeouts.js';
 import { growthProblem, type HostRoom } from '../domain/resources.js';
 import type { Logger } from '../ports/logger.js';
 import type { PoolStateStore } from '../ports/pool-state.js';
@@ -20,7 +21,7 @@ export interface PoolAdminDeps {
 }
 
 /**
- * Staff's changes to pools (drain, undrain, resize) on top of the config
+ * Staff's changes to pools (drain, undrain, resize, timeouts) on top of the config
  * file: stored before they apply, so they outlive restarts and reloads, and
  * applied through the same reconfigure as a reload. One change at a time.
  */
@@ -118,6 +119,30 @@ export class PoolAdmin {
     );
   }
 
+  /**
+   * Sets some of the pool's timeouts (seconds, by their config keys): refused
+   * (invalid-argument, naming the key and its bounds) before anything changes.
+   * Applied as a reload would: new boots and, from the next round, the limits
+   * of sessions under way. A value back to the file's is forgotten.
+   */
+  setTimeouts(pool: string, changes: Readonly<Record<string, unknown>>): Promise<void> {
+    let checked: Partial<PoolTimeouts>;
+    try {
+      checked = checkTimeouts(changes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#change(
+      pool,
+      ({ timeouts: old = {}, ...rest }) => {
+        const file = this.#file.pools.find((p) => p.name === pool);
+        const timeouts = file === undefined ? old : withTimeoutChanges(old, checked, timeoutsOf(file));
+        return Object.keys(timeouts).length > 0 ? { ...rest, timeouts } : rest;
+      },
+      () => this.#deps.logger.notice('pool-timeouts-set', { pool, ...checked }),
+    );
+  }
+
   #change(pool: string, edit: (o: PoolOverride) => PoolOverride, done: () => void): Promise<void> {
     return this.#lane.run(async () => {
       if (!this.#file.pools.some((p) => p.name === pool)) throw new TabulaError('not-found', `no pool named "${pool}"`);
@@ -134,12 +159,14 @@ export class PoolAdmin {
       new Map(file.pools.map((p) => [p.name, p.size])),
       stored,
       new Map(file.pools.map((p) => [p.name, p.goldenImage])),
+      new Map(file.pools.map((p) => [p.name, timeoutsOf(p)])),
     );
     const dropped = [...judged.dropped];
     const kept: Record<string, PoolOverride> = { ...judged.kept };
     let effective = file;
     for (const [pool, o] of Object.entries(kept)) {
       if (o.image !== undefined) effective = withPoolImage(effective, pool, o.image);
+      if (o.timeouts !== undefined) effective = withPoolTimeouts(effective, pool, timeoutValues(o.timeouts));
       if (o.size === undefined) continue;
       try {
         effective = withPoolSize(effective, pool, o.size);

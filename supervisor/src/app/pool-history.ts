@@ -1,8 +1,9 @@
+import { MINUTE_MS, trimHistory, type SavedHistory, type SavedMinute } from '../domain/pool-history.js';
 import type { Clock } from '../ports/clock.js';
 import type { SupervisorStatus } from './reconciler.js';
 import { RingBuffer } from './ring-buffer.js';
 
-export const MINUTE_MS = 60_000;
+export { MINUTE_MS };
 /** A day of minutes: what the admin page plots. */
 export const DAY_MINUTES = 1440;
 
@@ -28,14 +29,8 @@ export interface PoolHistorySnapshot {
   readonly pools: ReadonlyArray<{ readonly name: string; readonly samples: readonly HistorySample[] }>;
 }
 
-interface Bucket {
-  readonly at: number;
-  clean: number;
-  size: number;
-  handoffs: number;
-  waitSumMs: number;
-  waitMaxMs: number;
-}
+/** A minute being added to. */
+type Bucket = { -readonly [K in keyof SavedMinute]: SavedMinute[K] };
 
 interface PoolTrack {
   readonly buckets: RingBuffer<Bucket>;
@@ -46,10 +41,10 @@ interface PoolTrack {
 
 /**
  * The admin page's plots: per pool and minute, the depth (clean VMs) and the
- * hand-off waits, for the last day, in memory only (a restart starts afresh;
- * the session log keeps what must outlive one). Fed by status changes and
- * hand-offs; minutes in which nothing happened are filled in when the next
- * news, or a read, comes.
+ * hand-off waits, for the last day. Fed by status changes and hand-offs;
+ * minutes in which nothing happened are filled in when the next news, or a
+ * read, comes. `saved` and `restore` carry it over a restart (the minutes the
+ * supervisor was stopped carry the depth it last saw, as quiet minutes do).
  */
 export class PoolHistory {
   readonly #clock: Clock;
@@ -63,6 +58,8 @@ export class PoolHistory {
 
   /** A new status: each pool's depth now. Pools no longer configured are forgotten. */
   observe(status: SupervisorStatus): void {
+    // Before the first round there are no pools yet, not none configured: what was restored stays.
+    if (status.state === 'starting') return;
     const now = this.#clock.now();
     const names = new Set(status.pools.map((p) => p.name));
     for (const name of [...this.#pools.keys()]) if (!names.has(name)) this.#pools.delete(name);
@@ -109,6 +106,24 @@ export class PoolHistory {
         };
       }),
     };
+  }
+
+  /** The minutes as they stand, to be written away. */
+  saved(): SavedHistory {
+    return { version: 1, pools: Object.fromEntries([...this.#pools].map(([name, track]) => [name, track.buckets.toArray().map((b) => ({ ...b }))])) };
+  }
+
+  /**
+   * Takes up a saved history, before the first status: the minutes of the
+   * last day of the pools configured now (`pools`); the rest is dropped.
+   */
+  restore(saved: SavedHistory, pools: ReadonlySet<string>): void {
+    for (const [name, minutes] of trimHistory(saved, pools, this.#clock.now(), this.#minutes)) {
+      const last = minutes.at(-1) as SavedMinute;
+      const track: PoolTrack = { buckets: new RingBuffer<Bucket>(this.#minutes), clean: last.clean, size: last.size };
+      for (const m of minutes) track.buckets.push({ ...m });
+      this.#pools.set(name, track);
+    }
   }
 
   /** The bucket of the minute `now` is in, after filling the quiet minutes since the last one. */

@@ -1,4 +1,4 @@
-import type { Config } from '../config/config.js';
+import { timeoutsOf, type Config } from '../config/config.js';
 import { asTabulaError, TabulaError } from '../domain/errors.js';
 import { goldenProblem } from '../domain/golden.js';
 import type { CloneOutcome } from '../domain/golden-switch.js';
@@ -677,8 +677,15 @@ export class Reconciler {
     const pools = this.#config.pools.map((p) => {
       const v = verdict(this.#healthOf(p.name), this.#policy);
       const waiting = this.#resourceProblems.get(p.name);
-      const image = { goldenImage: p.goldenImage, ...(p.goldenSwitch?.previous === undefined ? {} : { previousGoldenImage: p.goldenSwitch.previous }), goldenConfirmed: p.goldenSwitch?.confirmed ?? true };
-      return poolStatus(p.name, p.size, vms, v.healthy && waiting !== undefined ? { healthy: false, reason: waiting } : v, this.#drained.has(p.name), image);
+      const problem = this.#healthOf(p.name).goldenProblem;
+      const image = {
+        goldenImage: p.goldenImage,
+        ...(p.goldenSwitch?.previous === undefined ? {} : { previousGoldenImage: p.goldenSwitch.previous }),
+        goldenConfirmed: p.goldenSwitch?.confirmed ?? true,
+        ...(problem === undefined ? {} : { problem }),
+        ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
+      };
+      return { ...poolStatus(p.name, p.size, vms, v.healthy && waiting !== undefined ? { healthy: false, reason: waiting } : v, this.#drained.has(p.name), image), timeouts: timeoutsOf(p) };
     });
     this.#setStatus({ state: 'ready', reason: '', pools, line: statusLine(pools) });
   }

@@ -1,6 +1,7 @@
 import dbus from 'dbus-next';
 import { call, type Bus } from '../adapters/dbus/call.js';
 import { BUS_NAME, codeOfErrorName, POOL_IFACE, poolPath, ROOT_IFACE, ROOT_PATH, SESSION_IFACE, VM_IFACE } from '../api/dbus/names.js';
+import { timeoutsOfProps } from '../api/dbus/timeouts.js';
 import type { ErrorCode } from '../domain/errors.js';
 import type { SessionLogEntry } from '../domain/session-log.js';
 import type { PoolView, SessionRow, StatusView, VmView } from './format.js';
@@ -73,6 +74,7 @@ export class SupervisorClient {
   async #pool(path: string): Promise<PoolView> {
     const p = await this.#props(path, POOL_IFACE);
     const vms = await Promise.all((p['Vms'] as string[]).map((vmPath) => this.#props(vmPath, VM_IFACE)));
+    const timeouts = timeoutsOfProps(p);
     return {
       name: p['Name'] as string,
       size: p['Size'] as number,
@@ -80,6 +82,7 @@ export class SupervisorClient {
       healthReason: p['HealthReason'] as string,
       drained: p['Drained'] === true,
       counts: p['Counts'] as Record<string, number>,
+      ...(timeouts === undefined ? {} : { timeouts }),
       vms: vms.map(
         (vm): VmView => ({
           name: vm['Name'] as string,

@@ -1,5 +1,6 @@
 import { TabulaError } from '../domain/errors.js';
 import { parseSince } from './sessions.js';
+import { TIMEOUT_OPTIONS, TIMEOUTS_HELP, timeoutChanges } from './timeouts.js';
 
 /** One tabulactl command as the command line and --help know it. */
 export interface CommandSpec {
@@ -58,6 +59,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'keep N VMs in POOL (0 to 64, if the host has the memory); outlives restarts',
     details: "The config file's size applies again once someone changes it there.",
     args: { min: 2, max: 2 },
+    admin: true,
+  },
+  {
+    name: 'timeouts',
+    synopsis: 'POOL [--idle S] [--max-session S] [--warning S] [--boot S]',
+    summary: "set POOL's timeouts in seconds (idle_timeout, max_session, session_warning, boot_timeout); without options: show them",
+    details: TIMEOUTS_HELP,
+    args: { min: 1, max: 1 },
+    valued: Object.keys(TIMEOUT_OPTIONS),
     admin: true,
   },
   {
@@ -191,6 +201,7 @@ export function checkOptions(p: Extract<Parsed, { kind: 'run' }>, now: number): 
   if (p.options['--live'] === true && (p.options['--csv'] === true || since !== undefined)) throw usageError('--csv and --since are for the session log, not --live');
   if (p.command.name === 'resize') parseCount(p.args[1] ?? '', 'the size');
   if (p.command.name === 'image') checkImageArgs(p);
+  if (p.command.name === 'timeouts') timeoutChanges(p.options);
   const lines = p.options['-n'];
   if (typeof lines === 'string') parseCount(lines, '-n');
 }

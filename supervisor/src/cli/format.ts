@@ -10,6 +10,8 @@ export interface VmView {
   readonly spicePort?: number;
 }
 
+import type { PoolTimeouts } from '../domain/pool-timeouts.js';
+
 /** A pool as tabulactl shows it (the D-Bus Pool object's properties). */
 export interface PoolView {
   readonly name: string;
@@ -18,6 +20,8 @@ export interface PoolView {
   readonly healthReason: string;
   readonly drained: boolean;
   readonly counts: Readonly<Record<string, number>>;
+  /** Seconds, by config key; absent from a supervisor that does not tell them. */
+  readonly timeouts?: PoolTimeouts;
   readonly vms: readonly VmView[];
 }
 

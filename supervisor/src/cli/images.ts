@@ -25,6 +25,7 @@ function row(d: Dict): ImageView {
     previousOf: (d['PreviousOf'] as string[] | undefined) ?? [],
     liveVms: num('LiveVms') ?? 0,
     ...opt('problem', str('Problem')),
+    ...opt('sha256', str('Sha256')),
     ...(num('Total') === undefined ? {} : { importing: { copied: num('Copied') ?? 0, total: num('Total') ?? 0 } }),
   };
 }

@@ -10,6 +10,7 @@ import { formatLiveSessions, formatPools, formatStatus, formatVms, table } from 
 import { imageCommand } from './images.js';
 import { NO_JOURNAL, showLogs } from './logs.js';
 import { formatSessions, parseSince } from './sessions.js';
+import { formatTimeouts, timeoutsCommand } from './timeouts.js';
 
 const EXIT: Partial<Record<ErrorCode, number>> = { 'invalid-argument': 2, 'golden-image-invalid': 2, 'bus-unavailable': 3, 'not-found': 4, 'access-denied': 5 };
 /** A wipe destroys every VM (about a second or two each, in parallel) and waits for the round under way. */
@@ -40,7 +41,8 @@ const HANDLERS: Record<string, Handler> = {
   },
   pools: async (c, p) => {
     const { pools } = await c.status();
-    return out(p, pools.map(({ vms: _vms, ...pool }) => pool), formatPools(pools));
+    const timeouts = formatTimeouts(pools);
+    return out(p, pools.map(({ vms: _vms, ...pool }) => pool), formatPools(pools) + (timeouts === '' ? '' : `\n${timeouts}`));
   },
   vms: async (c, p) => {
     const { pools } = await c.status();
@@ -91,6 +93,10 @@ const HANDLERS: Record<string, Handler> = {
     const size = parseCount(n, 'the size');
     await c.pool(pool, 'Resize', 'u', [size]);
     return out(p, { pool, size }, `${pool}: keeps ${size} VM${size === 1 ? '' : 's'}\n`);
+  },
+  timeouts: async (c, p) => {
+    const r = await timeoutsCommand(c, p.args[0] ?? '', p.options);
+    return out(p, r.json, r.human);
   },
   wipe: async (c, p) => {
     const [domains, files, sessions] = (await c.root('Wipe', '', [], WIPE_TIMEOUT_MS)) as [number, number, number];

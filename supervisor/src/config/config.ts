@@ -6,6 +6,7 @@ import { ipv4String, stationLanProblems, subnetOf, type StationLanSpec } from '.
 import { parseWhitelist, type WhitelistEntry } from '../domain/whitelist.js';
 import { configSchema, POOL_SIZE_MAX, type RawConfig } from './schema.js';
 import type { PoolImages } from '../domain/golden-switch.js';
+import type { PoolTimeouts } from '../domain/pool-timeouts.js';
 import { isIpv4 } from '../domain/firewall.js';
 import { keyLocator, keyName, type KeyPath } from './locate.js';
 
@@ -139,9 +140,8 @@ export function parseConfig(text: string, source: string): Config {
       ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
       ...(p.initrd === undefined ? {} : { initrd: p.initrd }),
       ...(p.cmdline === undefined ? {} : { cmdline: p.cmdline }),
-      bootTimeoutMs: (p.boot_timeout ?? s.boot_timeout) * 1000,
       consoleTickets: p.console_tickets,
-      limits: { idleTimeoutMs: p.idle_timeout * 1000, maxSessionMs: p.max_session * 1000, warnBeforeMs: p.session_warning * 1000 },
+      ...timing({ idle_timeout: p.idle_timeout, max_session: p.max_session, session_warning: p.session_warning, boot_timeout: p.boot_timeout ?? s.boot_timeout }),
     }),
   );
   refuse(source, poolProblems(pools, where));
@@ -307,6 +307,26 @@ export function withPoolSize(config: Config, pool: string, size: number): Config
   const problems = [...poolProblems(pools, none), ...(config.stations ? stationPortProblems(config.stations, pools, none) : [])];
   if (problems.length > 0) throw new TabulaError('invalid-argument', `pool ${pool} cannot keep ${size} VMs: ${problems.join('; ')}`);
   return deepFreeze({ ...config, pools });
+}
+
+/** A pool's timeouts in seconds, by their keys in the config file. */
+export function timeoutsOf(p: PoolConfig): PoolTimeouts {
+  return { idle_timeout: p.limits.idleTimeoutMs / 1000, max_session: p.limits.maxSessionMs / 1000, session_warning: p.limits.warnBeforeMs / 1000, boot_timeout: p.bootTimeoutMs / 1000 };
+}
+
+/** The config with some of one pool's timeouts changed (already checked against their bounds). */
+export function withPoolTimeouts(config: Config, pool: string, changes: Partial<PoolTimeouts>): Config {
+  if (!config.pools.some((p) => p.name === pool)) throw new TabulaError('not-found', `no pool named "${pool}"`);
+  const pools = config.pools.map((p) => {
+    if (p.name !== pool) return p;
+    return { ...p, ...timing({ ...timeoutsOf(p), ...changes }) };
+  });
+  return deepFreeze({ ...config, pools });
+}
+
+/** The timeouts in a pool's own terms (milliseconds). */
+function timing(t: PoolTimeouts): Pick<PoolConfig, 'bootTimeoutMs' | 'limits'> {
+  return { bootTimeoutMs: t.boot_timeout * 1000, limits: { idleTimeoutMs: t.idle_timeout * 1000, maxSessionMs: t.max_session * 1000, warnBeforeMs: t.session_warning * 1000 } };
 }
 
 /**

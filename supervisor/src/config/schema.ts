@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TIMEOUT_BOUNDS, type TimeoutKey } from '../domain/pool-timeouts.js';
 
 /** The most VMs one pool may keep (config and D-Bus Resize alike). */
 export const POOL_SIZE_MAX = 64;
@@ -9,6 +10,11 @@ const poolName = z
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 const port = z.number().int().min(1024).max(65535);
 const seconds = z.number().positive().max(86_400);
+/** A pool timeout in seconds, within the bounds staff's changes are held to as well. */
+function timeout(key: TimeoutKey) {
+  const b = TIMEOUT_BOUNDS[key];
+  return (b.aboveMin ? z.number().gt(b.min) : z.number().min(b.min)).max(b.max);
+}
 
 const poolSchema = z
   .object({
@@ -25,18 +31,18 @@ const poolSchema = z
     kernel: absolutePath.optional(),
     initrd: absolutePath.optional(),
     cmdline: z.string().max(4096).optional(),
-    boot_timeout: seconds.optional(),
+    boot_timeout: timeout('boot_timeout').optional(),
     /**
      * Spice tickets (one-time passwords) on the consoles. Stations speaking the
      * original protocol (v0) cannot give one: their pool needs false.
      */
     console_tickets: z.boolean().default(true),
     /** Seconds without keyboard or mouse input (reported by v1 stations) that end a session; 0: never. */
-    idle_timeout: z.number().min(0).max(86_400).default(300),
+    idle_timeout: timeout('idle_timeout').default(300),
     /** Longest a session may last, in seconds; 0: no limit. The backstop for v0 stations, which report no input. */
-    max_session: z.number().min(0).max(7 * 86_400).default(14_400),
+    max_session: timeout('max_session').default(14_400),
     /** Seconds before a limit ends a session that the station is warned (its kiosk counts down). */
-    session_warning: z.number().min(0).max(3600).default(60),
+    session_warning: timeout('session_warning').default(60),
   })
   .strict()
   .refine((p) => p.kernel !== undefined || (p.initrd === undefined && p.cmdline === undefined), {
@@ -130,7 +136,7 @@ export const configSchema = z
         state_dir: absolutePath.default('/var/lib/tabula'),
         /** "kvm" on real hardware; "qemu" is software emulation (slow, works everywhere). */
         hypervisor: z.enum(['kvm', 'qemu']).default('kvm'),
-        boot_timeout: seconds.default(180),
+        boot_timeout: timeout('boot_timeout').default(180),
         max_parallel_boots: z.number().int().min(1).max(64).default(2),
         heartbeat: seconds.default(5),
         spice_listen: z.string().ip({ version: 'v4' }).default('127.0.0.1'),

@@ -1,12 +1,13 @@
 /**
  * The appliance's image store (STATE_DIR/images): one file per golden image,
  * named as staff chose, with the image's own kernel and initrd beside it when
- * it brings them. An import writes under a hidden temporary name and renames,
- * so an image is there whole or not at all.
+ * it brings them, and its sha256 (NAME.sha256, as sha256sum writes it). An
+ * import writes under a hidden temporary name and renames, so an image is
+ * there whole or not at all.
  */
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
-const SIDECARS = ['kernel', 'initrd'] as const;
+const SIDECARS = ['kernel', 'initrd', 'sha256'] as const;
 export type Sidecar = (typeof SIDECARS)[number];
 
 /** The smallest disk an import takes: anything less holds no operating system (and is likely not a disk at all). */
@@ -21,6 +22,21 @@ export function imageNameProblem(name: string): string | undefined {
   const sidecar = SIDECARS.find((s) => name.endsWith(`.${s}`));
   if (sidecar !== undefined) return `"${name}" ends in .${sidecar}, which the store keeps for an image's own ${sidecar}`;
   return undefined;
+}
+
+/** Every file of the store that belongs to image `name`: its sidecars, then the image (the order an import renames them in). */
+export function filesOf(name: string): string[] {
+  return [...SIDECARS.map((s) => sidecarOf(name, s)), name];
+}
+
+/** The text of an image's NAME.sha256, as `sha256sum` writes it (so `sha256sum -c` checks the image). */
+export function sha256Line(name: string, sha256: string): string {
+  return `${sha256}  ${name}\n`;
+}
+
+/** The digest a NAME.sha256 holds, or undefined when it holds none. */
+export function sha256Of(text: string): string | undefined {
+  return /^([0-9a-f]{64})\s/.exec(text)?.[1];
 }
 
 /** The file of an image's kernel or initrd, beside it. */
@@ -81,6 +97,8 @@ export interface ImageView {
   readonly liveVms: number;
   /** Why it cannot be cloned from; absent when it can. */
   readonly problem?: string;
-  /** Set while it is being imported: bytes copied of the total. */
+  /** Of the image's bytes, as recorded at its import (NAME.sha256); absent when not known. */
+  readonly sha256?: string;
+  /** Set while it is being imported: bytes copied (or uploaded) of the total. */
   readonly importing?: { readonly copied: number; readonly total: number };
 }

@@ -1,10 +1,12 @@
 import type { ImageRef, PoolImages } from './golden-switch.js';
+import { isTimeoutKey, timeoutProblem, type PoolTimeouts, type TimeoutKey } from './pool-timeouts.js';
 
 /**
  * What staff changed on a pool through the API, kept across restarts and
  * config reloads: a size (until someone edits the pool's size in the file,
- * which then wins again), whether the pool is drained, and its golden image
- * (until someone edits the pool's golden_image in the file).
+ * which then wins again), whether the pool is drained, its golden image
+ * (until someone edits the pool's golden_image in the file), and its timeouts
+ * (each until someone edits that timeout in the file).
  */
 export interface PoolOverride {
   readonly size?: number;
@@ -14,7 +16,11 @@ export interface PoolOverride {
   readonly image?: PoolImages;
   /** Images the pool used and no longer does: deleted from the store once nothing else uses them. */
   readonly retired?: readonly string[];
+  /** Timeouts staff set, each with the file's value then (a different one in the file means the file was edited since). */
+  readonly timeouts?: TimeoutOverrides;
 }
+
+export type TimeoutOverrides = Readonly<Partial<Record<TimeoutKey, { readonly seconds: number; readonly configSeconds: number }>>>;
 
 export type PoolOverrides = Readonly<Record<string, PoolOverride>>;
 
@@ -22,16 +28,21 @@ export interface OverridesJudged {
   /** What still applies to the config. */
   readonly kept: PoolOverrides;
   /** What no longer applies, and why (for the journal). */
-  readonly dropped: ReadonlyArray<{ readonly pool: string; readonly what: 'size' | 'drained' | 'image'; readonly why: string }>;
+  readonly dropped: ReadonlyArray<{ readonly pool: string; readonly what: 'size' | 'drained' | 'image' | TimeoutKey; readonly why: string }>;
 }
 
 /**
- * The stored overrides against the config's pools (name → size and
- * golden_image in the file): a pool no longer configured loses its overrides
- * (its images are retired); a resize or an image switch whose key in the file
- * changed since is superseded by the file.
+ * The stored overrides against the config's pools (name → size, golden_image
+ * and timeouts in the file): a pool no longer configured loses its overrides
+ * (its images are retired); a resize, an image switch or a timeout whose key
+ * in the file changed since is superseded by the file.
  */
-export function judgeOverrides(configSizes: ReadonlyMap<string, number>, stored: PoolOverrides, configImages: ReadonlyMap<string, string> = new Map()): OverridesJudged {
+export function judgeOverrides(
+  configSizes: ReadonlyMap<string, number>,
+  stored: PoolOverrides,
+  configImages: ReadonlyMap<string, string> = new Map(),
+  configTimeouts: ReadonlyMap<string, PoolTimeouts> = new Map(),
+): OverridesJudged {
   const kept: Record<string, PoolOverride> = {};
   const dropped: Array<OverridesJudged['dropped'][number]> = [];
   for (const [pool, o] of Object.entries(stored)) {
@@ -42,6 +53,7 @@ export function judgeOverrides(configSizes: ReadonlyMap<string, number>, stored:
     if (fileSize === undefined) {
       if (o.size !== undefined) dropped.push({ pool, what: 'size', why: 'the pool is no longer configured' });
       if (o.drained === true) dropped.push({ pool, what: 'drained', why: 'the pool is no longer configured' });
+      for (const key of Object.keys(o.timeouts ?? {}).filter(isTimeoutKey)) dropped.push({ pool, what: key, why: 'the pool is no longer configured' });
       if (o.image !== undefined) {
         dropped.push({ pool, what: 'image', why: 'the pool is no longer configured' });
         retire(o.image);
@@ -60,9 +72,41 @@ export function judgeOverrides(configSizes: ReadonlyMap<string, number>, stored:
       retire(o.image);
     }
     if (retired.size > 0) next = { ...next, retired: [...retired] };
+    const timeouts = judgeTimeouts(o.timeouts ?? {}, configTimeouts.get(pool), (what, why) => dropped.push({ pool, what, why }));
+    if (Object.keys(timeouts).length > 0) next = { ...next, timeouts };
     if (Object.keys(next).length > 0) kept[pool] = next;
   }
   return { kept, dropped };
+}
+
+/** The timeouts whose value in the file is still the one staff changed them from (all of them without the file's). */
+function judgeTimeouts(stored: TimeoutOverrides, file: PoolTimeouts | undefined, drop: (what: TimeoutKey, why: string) => void): TimeoutOverrides {
+  const kept: Partial<Record<TimeoutKey, { seconds: number; configSeconds: number }>> = {};
+  for (const [key, o] of Object.entries(stored)) {
+    if (!isTimeoutKey(key) || o === undefined) continue;
+    if (file === undefined || file[key] === o.configSeconds) kept[key] = o;
+    else drop(key, `the config file's ${key} changed to ${file[key]} since it was set`);
+  }
+  return kept;
+}
+
+/** The timeouts staff set, in seconds. */
+export function timeoutValues(overrides: TimeoutOverrides): Partial<PoolTimeouts> {
+  return Object.fromEntries(Object.entries(overrides).map(([k, o]) => [k, o.seconds]));
+}
+
+/**
+ * The timeouts after staff set `changes`, against the file's: a value back to
+ * the file's is forgotten (nothing left to remember), others remember the
+ * file's value of now.
+ */
+export function withTimeoutChanges(stored: TimeoutOverrides, changes: Partial<PoolTimeouts>, file: PoolTimeouts): TimeoutOverrides {
+  const next: Partial<Record<TimeoutKey, { seconds: number; configSeconds: number }>> = { ...stored };
+  for (const [key, seconds] of Object.entries(changes) as Array<[TimeoutKey, number]>) {
+    if (seconds === file[key]) delete next[key];
+    else next[key] = { seconds, configSeconds: file[key] };
+  }
+  return next;
 }
 
 /** Pools drained by staff. */
@@ -83,8 +127,18 @@ export function isPoolOverrides(v: unknown): v is PoolOverrides {
       count((o as PoolOverride).configSize) &&
       ['undefined', 'boolean'].includes(typeof (o as PoolOverride).drained) &&
       ((o as PoolOverride).image === undefined || isPoolImages((o as PoolOverride).image)) &&
-      paths((o as PoolOverride).retired),
+      paths((o as PoolOverride).retired) &&
+      ((o as PoolOverride).timeouts === undefined || isTimeoutOverrides((o as PoolOverride).timeouts)),
   );
+}
+
+/** Known keys only, each within its bounds (a hand-edited value out of them makes the whole record unusable). */
+function isTimeoutOverrides(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  return Object.entries(v).every(([key, o]: [string, unknown]) => {
+    const t = o as { seconds?: unknown; configSeconds?: unknown } | null;
+    return isTimeoutKey(key) && t !== null && typeof t === 'object' && timeoutProblem(key, t.seconds) === undefined && timeoutProblem(key, t.configSeconds) === undefined;
+  });
 }
 
 function isPoolImages(v: unknown): boolean {

@@ -1,4 +1,5 @@
 import type { HealthVerdict } from './health.js';
+import type { PoolTimeouts } from './pool-timeouts.js';
 import { VM_STATES, type ObservedVm, type VmState } from './vm.js';
 
 /** A visitor's session under way on an in-use VM, as staff see it. */
@@ -38,6 +39,10 @@ export interface PoolImageStatus {
   readonly previousGoldenImage?: string;
   /** False while a switch is on probation: failing clones of the new image roll it back. */
   readonly goldenConfirmed: boolean;
+  /** Why the golden image cannot be cloned from (missing, unreadable, not a disk); absent when it can. */
+  readonly problem?: string;
+  /** The kernel new clones boot directly (the pool's, or the image's own); absent when they boot from their disk. */
+  readonly kernel?: string;
 }
 
 export interface PoolStatus {
@@ -50,6 +55,8 @@ export interface PoolStatus {
   readonly drained: boolean;
   readonly vms: readonly VmStatus[];
   readonly image?: PoolImageStatus;
+  /** The timeouts in force (seconds), the file's or staff's. */
+  readonly timeouts?: PoolTimeouts;
 }
 
 export function emptyCounts(): Record<VmState, number> {

@@ -1,4 +1,5 @@
 import type { Disposable } from './disposable.js';
+import type { WriteStream } from './image-store.js';
 
 // The admin page's HTTP exchange: the server adapter reads requests into
 // these and writes these back, the api layer's routes answer without sockets.
@@ -17,6 +18,16 @@ export interface AdminRequest {
   readonly remote: string;
   /** Whether it came over HTTPS (cookies are then Secure). */
   readonly secure: boolean;
+  /** A POST of application/octet-stream: its body, left unread for the route to stream into a file (`body` is then empty). */
+  readonly upload?: AdminUpload;
+}
+
+/** A request body still on the wire (an image upload); if the route never writes it, the connection is closed after the answer. */
+export interface AdminUpload {
+  /** Content-Length; undefined when the client sent none. */
+  readonly length: number | undefined;
+  /** Throws (a TabulaError naming how much came) when the connection ends before the whole body. */
+  readonly writeTo: WriteStream;
 }
 
 /** Where a Server-Sent Events stream writes; `close` ends the response. */

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listenAdminHttp, listenAdminHttps, type AdminSite, type Listening } from '../adapters/admin/admin-http-server.js';
 import { FileCredentialStore } from '../adapters/admin/private-files.js';
@@ -13,6 +14,8 @@ import type { AdminApi } from '../api/http/admin/admin-api.js';
 import { AdminSiteApi } from '../api/http/admin/admin-site.js';
 import { reachedOnStationLan } from '../api/http/admin/station-lan.js';
 import { PoolHistory } from '../app/pool-history.js';
+import { HistoryKeeper } from '../app/history-keeper.js';
+import { FileHistoryStore } from '../adapters/file-history-store.js';
 import type { SupervisorMetrics } from '../app/supervisor-metrics.js';
 import type { Config } from '../config/config.js';
 import { POOL_SIZE_MAX } from '../config/schema.js';
@@ -51,6 +54,9 @@ export async function startAdminWeb(config: Config, api: AdminApi, deps: AdminWe
   if (!admin) return undefined;
   const { clock, logger } = deps;
   const history = new PoolHistory(clock);
+  // The plots outlive restarts: taken up before the first status, saved every few minutes and at stop.
+  const keeper = new HistoryKeeper(history, { store: new FileHistoryStore(join(admin.dir, 'history.json')), clock, logger });
+  await keeper.load(new Set(config.pools.map((p) => p.name)));
   const held: Disposable[] = [api.onStatus((s) => history.observe(s)), deps.metrics.watchHandoffs((pool, ms) => history.handedOut(pool, ms))];
   history.observe(api.status());
   const site = new AdminSiteApi({
@@ -71,6 +77,7 @@ export async function startAdminWeb(config: Config, api: AdminApi, deps: AdminWe
   const stop = async () => {
     stopping.abort();
     for (const h of held.splice(0)) h.dispose();
+    await keeper.save();
     await guard?.remove().catch((e: unknown) => logger.warning('admin-guard-remove-failed', { error: asTabulaError(e).message }));
   };
   try {
@@ -98,6 +105,7 @@ export async function startAdminWeb(config: Config, api: AdminApi, deps: AdminWe
     for (const host of admin.listen.length === 0 ? [undefined] : admin.listen) listening(await listenAdminHttps(host, admin.httpsPort, cert, adminSite), 'https', host ?? '*');
     if (admin.httpLoopbackPort !== undefined) listening(await listenAdminHttp('127.0.0.1', admin.httpLoopbackPort, adminSite), 'http', '127.0.0.1');
     void heartbeat(site, clock, stopping.signal);
+    void keeper.run(stopping.signal);
     return { stop };
   } catch (e) {
     const err = asTabulaError(e);

@@ -24,6 +24,8 @@ export async function startImages(config: Config, deps: { disks: Disks; pools: I
     api: {
       list: () => admin.list(),
       import: (req) => importer.run(req),
+      upload: (req) => importer.adopt(req),
+      checkUpload: (name, bytes) => importer.checkUpload(name, bytes),
       use: (pool, name) => admin.use(pool, name),
       rollback: (pool) => admin.rollback(pool),
     },

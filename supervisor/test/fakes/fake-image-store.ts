@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TabulaError } from '../../src/domain/errors.js';
 import { importTemp } from '../../src/domain/golden-store.js';
 import type { ImageStore, IncomingFile } from '../../src/ports/image-store.js';
@@ -13,6 +14,8 @@ export class FakeImageStore implements ImageStore {
   free = 100 * 2 ** 30;
   readonly #disks: FakeDisks;
   readonly #sizes = new Map<string, number>();
+  /** What small files hold (NAME.sha256), by path; they follow their file on commit. */
+  readonly #texts = new Map<string, string>();
   /** The next copyIn fails once its first file is copied (a full disk, an I/O error). */
   failCopy = false;
 
@@ -44,7 +47,7 @@ export class FakeImageStore implements ImageStore {
     for (const f of files) {
       const temp = `${this.dir}/${importTemp(f.name)}`;
       this.#disks.copy(f.source, temp);
-      out.push({ temp, sha256: `sha256-of-${f.source}` });
+      out.push({ temp, sha256: fakeSha256(f.source) });
       if (this.failCopy) {
         // Half-way: what was copied goes again, as the real store does.
         this.failCopy = false;
@@ -56,14 +59,35 @@ export class FakeImageStore implements ImageStore {
     return out;
   }
 
+  async stageText(name: string, text: string): Promise<string> {
+    const temp = `${this.dir}/${importTemp(name)}`;
+    this.#disks.putFile(temp);
+    this.#texts.set(temp, text);
+    return temp;
+  }
+
+  async readText(name: string): Promise<string | undefined> {
+    return this.#texts.get(`${this.dir}/${name}`);
+  }
+
   async commit(files: ReadonlyArray<{ temp: string; name: string }>): Promise<void> {
     for (const f of files) {
-      this.#disks.copy(f.temp, `${this.dir}/${f.name}`);
+      const to = `${this.dir}/${f.name}`;
+      this.#disks.copy(f.temp, to);
       this.#disks.deleteFile(f.temp);
+      const text = this.#texts.get(f.temp);
+      this.#texts.delete(f.temp);
+      if (text !== undefined) this.#texts.set(to, text);
     }
   }
 
   async remove(name: string): Promise<void> {
     this.#disks.deleteFile(`${this.dir}/${name}`);
+    this.#texts.delete(`${this.dir}/${name}`);
   }
+}
+
+/** A digest that stands for a file's bytes: the sha256 of its path (of `what`). */
+export function fakeSha256(what: string): string {
+  return createHash('sha256').update(what).digest('hex');
 }

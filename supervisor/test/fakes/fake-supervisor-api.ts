@@ -18,7 +18,7 @@ export class FakeSupervisorApi implements AdminApi {
   entries: string[] = ['example.org'];
   /** Optional members of the API: absent unless a test gives them. */
   history?: AdminApi['history'];
-  goldenImages?: AdminApi['goldenImages'];
+  images?: AdminApi['images'];
   readonly #fail = new Map<string, TabulaError>();
   readonly #status = new Set<(s: SupervisorStatus) => void>();
   readonly #started = new Set<(e: SessionStarted) => void>();
@@ -111,6 +111,9 @@ export class FakeSupervisorApi implements AdminApi {
   }
   async resize(pool: string, size: number): Promise<void> {
     this.#call('resize', pool, size);
+  }
+  async setTimeouts(pool: string, changes: Readonly<Record<string, unknown>>): Promise<void> {
+    this.#call('setTimeouts', pool, changes);
   }
   async reloadConfig(): Promise<void> {
     this.#call('reloadConfig');

@@ -4,6 +4,7 @@
 // names, and who may do what (bus policy, then polkit, with throwaway accounts).
 import { copyFile, chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import dbus from 'dbus-next';
 import t from 'tap';
 import { addUser, allowOnBus, grantPolkit, removeGrants, removeUser, tabulactlAs } from '../helpers/accounts.js';
 import { contractMembers, documentedMembers, introspect, SupervisorBus } from '../helpers/bus.js';
@@ -39,7 +40,7 @@ const configText = testConfig(
   `factory_reset_command = ["${resetScript}", "--from-test"]`,
 ).replace('[[pool]]', `${stationsSection(lan, 8)}\n\n[[pool]]`);
 const configPath = await writeConfig(root, configText);
-const supervisor = new SupervisorProcess(configPath);
+let supervisor = new SupervisorProcess(configPath);
 const bus = await SupervisorBus.open();
 await addUser(READER, true);
 await addUser(OTHER, false);
@@ -302,4 +303,51 @@ t.test('who may: group "tabula" reads, others do not; admin calls need root, or 
   t.equal((await tabulactlAs(READER, 'factory-reset', '--yes')).code, 5, 'the manage grant is not a factory-reset grant');
   await removeGrants();
   t.equal((await tabulactlAs(READER, 'drain', POOL)).code, 5, 'grants removed: refused again');
+});
+
+t.test('timeouts: set with tabulactl (one PropertiesChanged), a bad value refused naming key and bounds, kept across a restart, until the file changes that key', async (t) => {
+  const props = () => bus.props(POOL_PATH, POOL_IFACE);
+  t.match(await props(), { IdleTimeout: 300, MaxSession: 14_400, SessionWarning: 60, BootTimeout: 90 }, "the file's (and defaults)");
+  const from = bus.signals.length;
+  const set = await tabulactl('--json', 'timeouts', POOL, '--idle', '600', '--warning', '30');
+  t.equal(set.code, 0, set.stderr);
+  t.same(JSON.parse(set.stdout), { pool: POOL, timeouts: { idle_timeout: 600, session_warning: 30 } });
+  await waitFor('IdleTimeout 600', async () => ((await props())['IdleTimeout'] === 600 ? true : undefined), 10_000);
+  await new Promise((r) => setTimeout(r, 4_000));
+  const told = bus.heard('PropertiesChanged', from).filter((s) => s.path === POOL_PATH && JSON.stringify(s.body).includes('Timeout'));
+  t.equal(told.length, 1, 'one PropertiesChanged, then none while nothing changes');
+  t.same(Object.keys((told[0]?.body[1] ?? {}) as object).sort(), ['IdleTimeout', 'SessionWarning'], 'with what changed only');
+  const pools = await ctlJson<Array<PoolJson & { timeouts: Record<string, number> }>>('pools');
+  t.same(pools.find((p) => p.name === POOL)?.timeouts, { idle_timeout: 600, max_session: 14_400, session_warning: 30, boot_timeout: 90 }, 'tabulactl --json pools');
+  t.match((await tabulactl('pools')).stdout, new RegExp(`\\n${POOL}\\s+600s\\s+14400s\\s+30s\\s+90s\\n`), 'tabulactl pools');
+
+  const bad = await bus.call(POOL_PATH, POOL_IFACE, 'SetTimeouts', 'a{sv}', [{ IdleTimeout: new dbus.Variant('u', 99_999) }]);
+  t.equal(bad.error, `${ERROR}.InvalidArgument`, 'SetTimeouts out of bounds: InvalidArgument');
+  t.equal(bad.text, 'idle_timeout must be from 0 to 86400 seconds (0: never), not 99999');
+  const unknown = await bus.call(POOL_PATH, POOL_IFACE, 'SetTimeouts', 'a{sv}', [{ Idle: new dbus.Variant('u', 60) }]);
+  t.match(unknown, { error: `${ERROR}.InvalidArgument`, text: /unknown key "Idle"/ });
+  const boot = await tabulactl('timeouts', POOL, '--boot', '0');
+  t.equal(boot.code, 2, 'tabulactl: exit 2');
+  t.match(boot.stderr, 'boot_timeout must be more than 0 and at most 86400 seconds, not 0');
+  t.equal((await props())['IdleTimeout'], 600, 'nothing changed');
+
+  await supervisor.stop();
+  supervisor = new SupervisorProcess(configPath);
+  await supervisor.waitForLine(/event=supervisor-ready/);
+  await waitForClean(POOL, 1);
+  t.match(await props(), { IdleTimeout: 600, SessionWarning: 30 }, 'after a restart, still in force');
+  t.match(await readFile(join(root.dir, 'state/pools.json'), 'utf8'), /"idle_timeout"/, 'kept in STATE_DIR/pools.json');
+
+  await writeFile(configPath, configText.replace(`name = "${POOL}"\n`, `name = "${POOL}"\nidle_timeout = 900\n`) + '\n');
+  const mark = supervisor.mark();
+  t.equal((await tabulactl('reload')).code, 0, 'the file now says idle_timeout = 900');
+  await supervisor.waitForLine(new RegExp(`event=pool-override-dropped pool=${POOL} what=idle_timeout`), 10_000, mark);
+  await waitFor('IdleTimeout 900', async () => ((await props())['IdleTimeout'] === 900 ? true : undefined), 10_000);
+  t.equal((await props())['SessionWarning'], 30, "the file wins for idle_timeout only; staff's warning stays");
+
+  await writeFile(configPath, configText + '\n');
+  t.equal((await tabulactl('reload')).code, 0);
+  t.equal((await tabulactl('timeouts', POOL, '--warning', '60')).code, 0, "the file's warning again");
+  t.notMatch(await readFile(join(root.dir, 'state/pools.json'), 'utf8'), /timeouts/, 'nothing left to remember');
+  await waitFor('IdleTimeout 300', async () => ((await props())['IdleTimeout'] === 300 ? true : undefined), 10_000);
 });

@@ -9,9 +9,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { connect, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import t from 'tap';
-import { openBrowser, type TestBrowser } from '../helpers/browser.js';
+import { logIn as logInAs, openAdminBrowser, setPassword as setPasswordOn } from '../helpers/admin-page.js';
+import type { TestBrowser } from '../helpers/browser.js';
 import { makeManagementSide } from '../helpers/management-side.js';
-import { BUILD, makeTestRoot, run, testConfig, writeConfig, TEST_PREFIX } from '../helpers/env.js';
+import { makeTestRoot, run, testConfig, waitFor, writeConfig, TEST_PREFIX } from '../helpers/env.js';
 import { makeStationLan, probe, removeStationWorld, stationsSection, TEST_TABLE, type Station } from '../helpers/station-lan.js';
 import { status, SupervisorProcess, tabulactl, waitForClean } from '../helpers/supervisor-process.js';
 import { connectV1 } from '../helpers/v1-client.js';
@@ -27,7 +28,6 @@ const VM_BRIDGE = 'tbr-web-vm';
 const VM_TABLE = 'tabula_it_web_vms';
 const VM_ADDRESS = '10.89.0.1';
 const PASSWORD = 'staff only, please';
-const ARTIFACTS = join(BUILD, 'test-reports', 'admin-web');
 
 const root = await makeTestRoot('web');
 const lan = await makeStationLan('web', 1);
@@ -58,14 +58,10 @@ const config = await writeConfig(
   ),
 );
 let supervisor = new SupervisorProcess(config);
-let browser: TestBrowser | undefined = await openBrowser(mgmt.netns, join(root.dir, 'chromium'), ARTIFACTS);
-const page = browser.page;
-/** Script errors and Content-Security-Policy refusals in the page: there must be none. */
-const pageProblems: string[] = [];
-page.on('pageerror', (e) => pageProblems.push(`uncaught: ${e.message}`));
-page.on('console', (m) => {
-  if (/Content Security Policy|Refused to/i.test(m.text())) pageProblems.push(`console: ${m.text()}`);
-});
+const opened = await openAdminBrowser(mgmt.netns, root.dir);
+let browser: TestBrowser | undefined = opened.browser;
+const { page } = opened.browser;
+const pageProblems = opened.problems;
 
 t.teardown(async () => {
   await browser?.close().catch(() => undefined);
@@ -124,16 +120,8 @@ async function takeSession(station: Station): Promise<void> {
   station.spawn(['nc', lan.address, '5906']);
 }
 
-async function setPassword(password: string, repeat: string): Promise<void> {
-  await page.getByLabel('New password').fill(password);
-  await page.getByLabel('The same password again').fill(repeat);
-  await page.getByRole('button', { name: 'Set password and log in' }).click();
-}
-
-async function logIn(password: string): Promise<void> {
-  await page.getByLabel('Admin password').fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-}
+const setPassword = (password: string, repeat: string) => setPasswordOn(page, password, repeat);
+const logIn = (password: string) => logInAs(page, password);
 
 t.test('HTTPS: a self-signed certificate is made on the first start, its key readable by root only', async (t) => {
   const line = await supervisor.waitForLine(/event=admin-certificate /, 60_000);
@@ -277,7 +265,28 @@ t.test('whitelist: an entry added on the page is listed, and D-Bus lists it too;
   t.match(supervisor.log(), /event=admin-action-refused action=whitelist-add .*code=invalid-argument/);
 });
 
-t.test('plots show the day so far, with the hand-off; the images page lists the golden image', async (t) => {
+t.test('settings: an idle timeout set on the page is in force (tabulactl says so); a bad value is refused next to its field', async (t) => {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const idle = page.locator(`#timeout-${POOL}-idle_timeout`);
+  const apply = page.locator(`form[data-timeouts="${POOL}"]`).getByRole('button', { name: 'Apply timeouts' });
+  t.equal(await idle.inputValue(), '300', "the file's value");
+  await idle.fill('99999');
+  await apply.click();
+  await page.locator(`#timeout-${POOL}-idle_timeout-error`, { hasText: 'idle_timeout must be from 0 to 86400 seconds (0: never), not 99999' }).waitFor();
+  await browser?.shot('09b-timeouts-refused');
+  await idle.fill('900');
+  await apply.click();
+  await page.locator('#alert', { hasText: `${POOL}: idle_timeout 900 s` }).waitFor();
+  const pools = async () => JSON.parse((await tabulactl('--json', 'pools')).stdout) as Array<{ name: string; timeouts?: Record<string, number> }>;
+  await waitFor('tabulactl to show it', async () => ((await pools()).find((p) => p.name === POOL)?.timeouts?.['idle_timeout'] === 900 ? true : undefined), 10_000);
+  t.pass('tabulactl --json pools: idle_timeout 900');
+  t.match(supervisor.log(), new RegExp(`event=admin-action action=set-timeouts address=${LAPTOP} pool=${POOL} idle_timeout=900`));
+  await idle.fill('300');
+  await apply.click();
+  await page.locator('#alert', { hasText: `${POOL}: idle_timeout 300 s` }).waitFor();
+});
+
+t.test('plots show the day so far, with the hand-off; the images page shows the pool\'s golden image', async (t) => {
   await page.getByRole('link', { name: 'Plots' }).click();
   const depth = page.getByRole('img', { name: new RegExp(`^Clean VMs in pool ${POOL}\\. Lowest 0 clean at .*; in the last minute at least \\d of 1\\.$`) });
   await depth.waitFor();
@@ -286,10 +295,11 @@ t.test('plots show the day so far, with the hand-off; the images page lists the 
   t.ok(await page.locator('.pool-plots circle.wait-mean').count() >= 1, 'the hand-off is drawn');
   await browser?.shot('10-plots');
   await page.getByRole('link', { name: 'Golden images' }).click();
-  const row = page.locator(`#images tr[data-pool="${POOL}"]`);
+  const row = page.locator(`#image-pools tr[data-pool="${POOL}"]`);
   await row.waitFor();
-  t.match(await row.textContent(), /golden\.qcow2.*qcow2.*usable/);
-  await page.locator('#images-manage', { hasText: 'Not here yet' }).waitFor();
+  t.match(await row.textContent(), /golden\.qcow2.*in use, confirmed/);
+  await page.locator('#images tr[data-image="golden.qcow2"]', { hasText: /qcow2.*config file, not in the store|usable/ }).waitFor();
+  await page.locator('#images-upload').waitFor();
   await browser?.shot('11-images');
 });
 
@@ -309,8 +319,10 @@ t.test('the admin port cannot be reached from a station, on any of the server\'s
   await supervisor.waitForLine(new RegExp(`event=admin-connection-refused local=${lan.address.replace(/\./g, '\\.')} remote=`), 10_000);
 });
 
-t.test('a second start reuses the certificate and the password; logins do not survive it', async (t) => {
+t.test('a second start reuses the certificate and the password, and keeps the plots; logins do not survive it', async (t) => {
   const first = await fingerprintOnDisk();
+  const history = () => page.evaluate(async (pool) => ((await (await fetch('/api/history')).json()) as { pools: Array<{ name: string; samples: Array<{ at: number; handoffs: number }> }> }).pools.find((p) => p.name === pool)?.samples ?? [], POOL);
+  const before = await history();
   await supervisor.stop();
   const tables = (await run('nft', ['list', 'tables'])).stdout;
   t.notMatch(tables, GUARD_TABLE, 'a stopped supervisor leaves no guard table (nothing listens then)');
@@ -327,6 +339,11 @@ t.test('a second start reuses the certificate and the password; logins do not su
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.locator(`li.vm[data-vm="${VM0}"][data-state="clean"]`).waitFor({ timeout: 60_000 });
   await browser?.shot('12-after-restart');
+  const after = await history();
+  const handoffs = (samples: typeof before) => samples.reduce((n, s) => n + s.handoffs, 0);
+  t.ok(before.length > 0 && before.every((b) => after.some((a) => a.at === b.at)), `the plots kept the ${before.length} minute(s) before the restart (${after.length} now)`);
+  t.ok(handoffs(before) >= 1 && handoffs(after) === handoffs(before), `with the earlier hand-off(s) (${handoffs(after)})`);
+  t.ok((await stat(join(adminDir, 'history.json'))).isFile(), 'written to STATE_DIR/admin/history.json');
   const plain = await fetch(`http://127.0.0.1:${HTTP_PORT}/api/session`).then((r) => r.json() as Promise<{ passwordSet: boolean; loggedIn: boolean }>);
   t.same(plain, { passwordSet: true, loggedIn: false, minPasswordLength: 10 }, 'loopback HTTP: the password is still set');
   t.same(pageProblems, [], 'no script error nor CSP refusal in the page, all along');

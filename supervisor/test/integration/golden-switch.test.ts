@@ -284,7 +284,7 @@ t.test('an import killed half-way leaves nothing: the next start removes its cop
 
   supervisor = new SupervisorProcess(config);
   await supervisor.waitForLine(/event=golden-import-leftover-removed file=\S*\.big\.raw\.importing/, 60_000);
-  t.same((await readdir(STORE)).sort(), ['bad.qcow2', 'bad.qcow2.kernel', 'v2.qcow2'], 'the next start removed it; the images are as they were');
+  t.same((await readdir(STORE)).sort(), ['bad.qcow2', 'bad.qcow2.kernel', 'bad.qcow2.sha256', 'v2.qcow2', 'v2.qcow2.sha256'], 'the next start removed it; the images (and their checksums) are as they were');
   await waitForImage(store('v2.qcow2'));
   t.match(await poolImages(), { golden: store('v2.qcow2'), previous: store('bad.qcow2') }, 'the switch outlived the crash');
 });

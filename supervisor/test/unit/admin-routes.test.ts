@@ -4,9 +4,10 @@ import { SESSION_COOKIE } from '../../src/api/http/admin/cookies.js';
 import { CSRF_HEADER } from '../../src/api/http/admin/router.js';
 import type { SupervisorStatus } from '../../src/app/reconciler.js';
 import { TabulaError } from '../../src/domain/errors.js';
+import type { ImageView } from '../../src/domain/golden-store.js';
 import type { SessionLogEntry } from '../../src/domain/session-log.js';
 import { emptyCounts } from '../../src/domain/status.js';
-import type { AdminRequest, AdminResponse, EventSink } from '../../src/ports/admin-http.js';
+import type { AdminRequest, AdminResponse, AdminUpload, EventSink } from '../../src/ports/admin-http.js';
 import type { CredentialStore, PasswordHasher } from '../../src/ports/admin-credentials.js';
 import { FakeClock } from '../fakes/fake-clock.js';
 import { FakeSupervisorApi } from '../fakes/fake-supervisor-api.js';
@@ -33,6 +34,8 @@ interface Options {
   csrf?: string;
   headers?: Record<string, string>;
   secure?: boolean;
+  /** A body left on the wire (an upload; sent as application/octet-stream). */
+  upload?: AdminUpload;
 }
 
 function call(site: AdminSiteApi, method: string, target: string, o: Options = {}): Promise<AdminResponse> {
@@ -40,7 +43,8 @@ function call(site: AdminSiteApi, method: string, target: string, o: Options = {
   const headers: Record<string, string> = { host: 'admin.test', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...(o.headers ?? {}) };
   if (o.cookie) headers['cookie'] = `${SESSION_COOKIE}=${o.cookie}`;
   if (o.csrf) headers[CSRF_HEADER] = o.csrf;
-  const req: AdminRequest = { method, path: url.pathname, query: url.searchParams, headers, body: o.body === undefined ? '' : JSON.stringify(o.body), remote: '192.0.2.50', secure: o.secure ?? true };
+  if (o.upload) headers['content-type'] = o.headers?.['content-type'] ?? 'application/octet-stream';
+  const req: AdminRequest = { method, path: url.pathname, query: url.searchParams, headers, body: o.body === undefined ? '' : JSON.stringify(o.body), remote: '192.0.2.50', secure: o.secure ?? true, ...(o.upload ? { upload: o.upload } : {}) };
   return site.handle(req);
 }
 
@@ -137,6 +141,7 @@ t.test('each action is one call of the API with the checked arguments, logged on
     ['/api/pools/drain', { pool: 'desk' }, ['drain', 'desk']],
     ['/api/pools/undrain', { pool: 'desk' }, ['undrain', 'desk']],
     ['/api/pools/resize', { pool: 'desk', size: 3 }, ['resize', 'desk', 3]],
+    ['/api/pools/timeouts', { pool: 'desk', idle_timeout: 600, boot_timeout: null }, ['setTimeouts', 'desk', { idle_timeout: 600 }]],
     ['/api/reload', {}, ['reloadConfig']],
     ['/api/wipe', { confirm: true }, ['wipe']],
     ['/api/factory-reset', { keepImages: true, confirm: 'factory-reset' }, ['factoryReset', true, 'factory-reset']],
@@ -163,6 +168,10 @@ t.test('bad requests: a clear error naming what is wrong, and no call', async (t
   const cases: Array<[string, unknown, RegExp]> = [
     ['/api/pools/resize', { pool: 'desk', size: 65 }, /"size" must be between 0 and 64, not 65/],
     ['/api/pools/resize', { pool: 'desk', size: 'two' }, /"size" must be a whole number/],
+    ['/api/pools/timeouts', { pool: 'desk', idle_timeout: 86_401 }, /^idle_timeout must be from 0 to 86400 seconds \(0: never\), not 86401$/],
+    ['/api/pools/timeouts', { pool: 'desk', max_session: 60, boot_timeout: 0 }, /^boot_timeout must be more than 0 and at most 86400 seconds, not 0$/],
+    ['/api/pools/timeouts', { pool: 'desk', session_warning: '60' }, /^session_warning must be a number of seconds/],
+    ['/api/pools/timeouts', { pool: 'desk', size: 3 }, /no timeout given: set one or more of idle_timeout, max_session, session_warning, boot_timeout/],
     ['/api/pools/drain', { pool: 'No Such!' }, /"pool": "No Such!" is not a pool name/],
     ['/api/wipe', {}, /"confirm" must be true or false/],
     ['/api/wipe', { confirm: false }, /"confirm" must be true: a wipe ends every session/],
@@ -230,8 +239,7 @@ t.test('reads: overview, stations, session log with filters, CSV, history, image
   t.match(bodyOf(await call(site, 'GET', '/api/history', auth)), { status: 404, json: { error: { code: 'not-found' } } }, 'no history without the member');
   api.history = () => ({ minuteMs: 60_000, pools: [{ name: 'desk', samples: [] }] });
   t.same(bodyOf(await call(site, 'GET', '/api/history', auth)).json, { minuteMs: 60_000, pools: [{ name: 'desk', samples: [] }] });
-  api.goldenImages = async () => [{ pool: 'desk', path: '/srv/desk.qcow2', format: 'qcow2', virtualSize: 1, actualSize: 1 }];
-  t.match(bodyOf(await call(site, 'GET', '/api/images', auth)).json, { images: [{ pool: 'desk', format: 'qcow2' }] });
+  t.match(bodyOf(await call(site, 'GET', '/api/images', auth)), { status: 404, json: { error: { message: /keeps no image store/ } } }, 'no images without the store (admin-image-routes.test.ts has the rest)');
 });
 
 t.test('without a VM network, the whitelist is "not found", saying why', async (t) => {
@@ -298,4 +306,96 @@ t.test('event streams end with their login: at logout, and at the heartbeat once
   started.dispose();
   api.publish({ ...STATUS, line: 'after stop' });
   t.equal(bodyOf(await call(site, 'GET', '/api/overview', b)).status, 401, 'and the login is gone');
+});
+
+/** The image store's part of the API over plain values, each call recorded in the fake's `calls`. */
+function withImages(api: FakeSupervisorApi): ImageView[] {
+  const images: ImageView[] = [{ name: 'win.qcow2', path: '/var/lib/tabula/images/win.qcow2', stored: true, format: 'qcow2', currentOf: ['desk'], previousOf: [], liveVms: 2, sha256: 'ab'.repeat(32) }];
+  const record = (...call: unknown[]) => void api.calls.push(call);
+  api.images = {
+    list: async () => images,
+    import: async () => {
+      throw new Error('not from the page');
+    },
+    use: async (pool, name) => record('images.use', pool, name),
+    rollback: async (pool) => record('images.rollback', pool),
+    checkUpload: async (name, bytes) => record('images.checkUpload', name, bytes),
+    upload: async (req) => {
+      const written = await req.upload.writeTo('/var/lib/tabula/images/.x.importing', () => undefined, new AbortController().signal);
+      record('images.upload', req.name, req.upload.bytes);
+      return { name: req.name, path: `/var/lib/tabula/images/${req.name}`, format: 'qcow2', virtualSize: 2 ** 30, bytes: written.bytes, sha256: written.sha256 };
+    },
+  };
+  return images;
+}
+
+/** A body on the wire of `length` bytes (undefined: no Content-Length); notes whether it was read. */
+function wire(length: number | undefined): AdminUpload & { read: boolean } {
+  const u = { length, read: false, writeTo: async () => ((u.read = true), { bytes: length ?? 0, sha256: 'cd'.repeat(32) }) };
+  return u;
+}
+
+t.test('golden images: the list, the switch and the rollback, each one call of the API, logged', async (t) => {
+  const { site, api, logger } = world();
+  const auth = await login(site);
+  const images = withImages(api);
+  t.same(bodyOf(await call(site, 'GET', '/api/images', auth)).json, { images });
+  t.equal(bodyOf(await call(site, 'POST', '/api/pools/use-image', { ...auth, body: { pool: 'desk', image: 'win.qcow2' } })).status, 200);
+  t.equal(bodyOf(await call(site, 'POST', '/api/pools/rollback-image', { ...auth, body: { pool: 'desk' } })).status, 200);
+  t.same(api.calls, [
+    ['images.use', 'desk', 'win.qcow2'],
+    ['images.rollback', 'desk'],
+  ]);
+  t.match(logger.find('admin-action'), [{ fields: { action: 'image-use', pool: 'desk', image: 'win.qcow2' } }, { fields: { action: 'image-rollback', pool: 'desk' } }]);
+  t.match(bodyOf(await call(site, 'POST', '/api/pools/use-image', { ...auth, body: { pool: 'desk' } })), { status: 400, json: { error: { message: '"image" is missing or not a string' } } });
+  api.images = { ...api.images!, use: async () => Promise.reject(new TabulaError('golden-image-invalid', 'golden image /x is vmdk, not qcow2 or raw')) };
+  t.match(bodyOf(await call(site, 'POST', '/api/pools/use-image', { ...auth, body: { pool: 'desk', image: 'x' } })), { status: 422, json: { error: { code: 'golden-image-invalid', message: /is vmdk/ } } });
+});
+
+t.test('an upload: a file body with its name and length, streamed by the API; the same checks as every POST', async (t) => {
+  const { site, api, logger } = world();
+  const auth = await login(site);
+  withImages(api);
+  const body = wire(3 * 2 ** 20);
+  const r = bodyOf(await call(site, 'POST', '/api/images/upload?name=win-2025.qcow2', { ...auth, upload: body }));
+  t.match(r, { status: 200, json: { image: { name: 'win-2025.qcow2', bytes: 3 * 2 ** 20, sha256: 'cd'.repeat(32) } } });
+  t.ok(body.read, 'the body was streamed by the API');
+  t.same(api.calls, [['images.upload', 'win-2025.qcow2', 3 * 2 ** 20]]);
+  t.match(logger.find('admin-action'), [{ fields: { action: 'image-upload', name: 'win-2025.qcow2', bytes: 3 * 2 ** 20, sha256: 'cd'.repeat(32) } }]);
+  t.equal(bodyOf(await call(site, 'POST', '/api/images/upload', { ...auth, upload: wire(10), headers: { 'x-tabula-image-name': 'by-header' } })).status, 200, 'the name may come in a header');
+
+  api.calls.length = 0;
+  const refusals: Array<[string, Options, number, RegExp]> = [
+    ['no login', { upload: wire(10) }, 401, /not logged in/],
+    ['no CSRF token', { cookie: auth.cookie, upload: wire(10) }, 403, /x-tabula-csrf/],
+    ['JSON instead of a file', { ...auth, body: { name: 'x' } }, 415, /must carry Content-Type: application\/octet-stream/],
+    ['a file to a JSON route', { ...auth, upload: wire(10) }, 415, /must carry Content-Type: application\/json/],
+    ['no name', { ...auth, upload: wire(10) }, 400, /the upload names no image/],
+    ['no Content-Length', { ...auth, upload: wire(undefined) }, 400, /has no Content-Length/],
+  ];
+  for (const [what, o, status, message] of refusals) {
+    const path = what === 'a file to a JSON route' ? '/api/pools/drain' : what === 'no name' ? '/api/images/upload' : '/api/images/upload?name=x.qcow2';
+    const res = bodyOf(await call(site, 'POST', path, o));
+    t.match(res, { status, json: { error: { message } } }, what);
+    t.notOk(o.upload?.length !== undefined && (o.upload as { read?: boolean }).read, `${what}: the body is not read`);
+  }
+  t.same(api.calls, [], 'none reached the API');
+
+  for (const [code, status] of [['disk-full', 507], ['conflict', 409], ['golden-image-invalid', 422], ['disk-failed', 500]] as const) {
+    api.images = { ...api.images!, upload: async () => Promise.reject(new TabulaError(code, `refused: ${code}`)) };
+    t.match(bodyOf(await call(site, 'POST', '/api/images/upload?name=x.qcow2', { ...auth, upload: wire(10) })), { status, json: { error: { code, message: `refused: ${code}` } } }, `${code}: ${status}`);
+  }
+  t.match(logger.find('admin-action-refused').at(-1), { fields: { action: 'image-upload', code: 'disk-failed' } }, 'a refused upload is logged with its code');
+});
+
+t.test('asked before an upload: the name and size are checked by the API, nothing is sent', async (t) => {
+  const { site, api } = world();
+  const auth = await login(site);
+  withImages(api);
+  t.equal(bodyOf(await call(site, 'GET', '/api/images/check-upload?name=win.qcow2&size=1048576', auth)).status, 200);
+  t.same(api.calls, [['images.checkUpload', 'win.qcow2', 1048576]]);
+  t.match(bodyOf(await call(site, 'GET', '/api/images/check-upload?name=win.qcow2&size=lots', auth)), { status: 400, json: { error: { message: '"size" must be the file\'s size in bytes, not "lots"' } } });
+  t.match(bodyOf(await call(site, 'GET', '/api/images/check-upload?size=1', auth)), { status: 400, json: { error: { message: /names no image/ } } });
+  api.images = { ...api.images!, checkUpload: async () => Promise.reject(new TabulaError('disk-full', 'disk full: /var/lib/tabula/images has 10 MiB free')) };
+  t.match(bodyOf(await call(site, 'GET', '/api/images/check-upload?name=big&size=99999999', auth)), { status: 507, json: { error: { code: 'disk-full', message: /has 10 MiB free/ } } });
 });

@@ -125,7 +125,8 @@ t.test('import: the image lands in the store under its name, its kernel beside i
   const r = await h.importer.run({ source: source(h, '/srv/in/win-2025.qcow2'), kernel });
   t.match(r, { name: 'win-2025.qcow2', path: `${STORE}/win-2025.qcow2`, format: 'qcow2', kernel: `${STORE}/win-2025.qcow2.kernel` });
   t.notOk('initrd' in r, 'no initrd given, none kept');
-  t.same(await h.store.list(), ['win-2025.qcow2', 'win-2025.qcow2.kernel'], 'nothing else in the store (no temporary file left)');
+  t.same(await h.store.list(), ['win-2025.qcow2', 'win-2025.qcow2.kernel', 'win-2025.qcow2.sha256'], 'its sha256 beside it, nothing else in the store (no temporary file left)');
+  t.equal(await h.store.readText('win-2025.qcow2.sha256'), `${r.sha256}  win-2025.qcow2\n`, 'as sha256sum writes it');
   t.ok(h.logger.find('golden-imported').length === 1, 'logged once');
 
   const named = await h.importer.run({ source: source(h, '/srv/in/other.img', { format: 'raw', virtualSize: 2 ** 30, actualSize: 2 ** 30 }), name: 'kiosk-raw' });
@@ -133,11 +134,11 @@ t.test('import: the image lands in the store under its name, its kernel beside i
 
   const list = await h.images.list();
   t.same(
-    list.map((i) => [i.name, i.stored, i.format, i.currentOf, i.previousOf, i.liveVms, i.kernel ?? '-']),
+    list.map((i) => [i.name, i.stored, i.format, i.currentOf, i.previousOf, i.liveVms, i.kernel ?? '-', i.sha256 ?? '-']),
     [
-      ['desk.qcow2', false, 'qcow2', ['desk'], [], 2, '-'],
-      ['kiosk-raw', true, 'raw', [], [], 0, '-'],
-      ['win-2025.qcow2', true, 'qcow2', [], [], 0, `${STORE}/win-2025.qcow2.kernel`],
+      ['desk.qcow2', false, 'qcow2', ['desk'], [], 2, '-', '-'],
+      ['kiosk-raw', true, 'raw', [], [], 0, '-', named.sha256],
+      ['win-2025.qcow2', true, 'qcow2', [], [], 0, `${STORE}/win-2025.qcow2.kernel`, r.sha256],
     ],
     'the store and the image the pool uses from elsewhere, by path',
   );
@@ -177,7 +178,7 @@ t.test('import refusals: each names what is wrong, and leaves nothing behind', a
   h.store.failCopy = true;
   const cut = await refused(h.importer.run({ source: source(h, '/srv/in/b.qcow2'), kernel: source(h, '/srv/in/k', GOLDEN_QCOW2, 2 ** 20) }));
   t.equal(cut.code, 'disk-failed', 'a copy that fails half-way');
-  t.same(await h.store.list(), ['a.qcow2'], 'leaves neither its image, its kernel nor a temporary file');
+  t.same(await h.store.list(), ['a.qcow2', 'a.qcow2.sha256'], 'leaves neither its image, its kernel nor a temporary file');
   t.equal(h.logger.find('golden-import-refused').length, cases.length + 4, 'every refusal is logged');
 });
 
@@ -185,10 +186,13 @@ t.test('an import cut short by a crash: its leftovers go at the next start', asy
   const disks = new FakeDisks();
   disks.putFile(`${STORE}/.win.qcow2.importing`);
   disks.putFile(`${STORE}/win.qcow2.kernel`);
+  disks.putFile(`${STORE}/win.qcow2.sha256`);
+  disks.putFile(`${STORE}/.win.qcow2.sha256.importing`);
   disks.putImage(`${STORE}/kept.qcow2`);
+  disks.putFile(`${STORE}/kept.qcow2.sha256`);
   const h = await setup({ disks, fill: false });
-  t.same(await h.store.list(), ['kept.qcow2'], 'the temporary copy and the kernel whose image never arrived are gone');
-  t.equal(h.logger.find('golden-import-leftover-removed').length, 2);
+  t.same(await h.store.list(), ['kept.qcow2', 'kept.qcow2.sha256'], 'the temporary copies, and the kernel and sha256 whose image never arrived, are gone');
+  t.equal(h.logger.find('golden-import-leftover-removed').length, 4);
 });
 
 t.test('use: new clones come from the new image; a session finishes on the old one; clean VMs are replaced one at a time', async (t) => {

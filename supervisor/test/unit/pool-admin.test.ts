@@ -157,3 +157,37 @@ t.test('judgeOverrides: gone pools and superseded sizes are dropped, with why', 
   );
   t.match(j.dropped[0]?.why, /changed to 1/);
 });
+
+t.test('timeouts: set on top of the file, in force for the reconciler and in the status, stored; refused whole when one is bad', async (t) => {
+  const h = await setup();
+  await h.admin.setTimeouts('desk', { idle_timeout: 600, boot_timeout: 30 });
+  const desk = h.reconciler.config().pools[0];
+  t.same(desk?.limits, { idleTimeoutMs: 600_000, maxSessionMs: 14_400_000, warnBeforeMs: 60_000 }, 'the limits the planner and the station channel read');
+  t.equal(desk?.bootTimeoutMs, 30_000);
+  t.same(h.store.stored, { desk: { timeouts: { idle_timeout: { seconds: 600, configSeconds: 300 }, boot_timeout: { seconds: 30, configSeconds: 180 } } } });
+  t.match(h.logger.find('pool-timeouts-set')[0]?.fields, { pool: 'desk', idle_timeout: 600, boot_timeout: 30 });
+  await h.reconciler.settle();
+  t.same(h.reconciler.status().pools[0]?.timeouts, { idle_timeout: 600, max_session: 14_400, session_warning: 60, boot_timeout: 30 }, 'told in the status');
+
+  const saves = h.store.saves;
+  const bad = await refused(h.admin.setTimeouts('desk', { idle_timeout: 60, session_warning: 7200 }));
+  t.equal(bad?.code, 'invalid-argument');
+  t.equal(bad?.message, 'session_warning must be from 0 to 3600 seconds (0: no warning), not 7200');
+  t.equal((await refused(h.admin.setTimeouts('nope', { idle_timeout: 60 })))?.code, 'not-found');
+  t.equal(h.store.saves, saves, 'nothing stored');
+  t.equal(h.reconciler.config().pools[0]?.limits.idleTimeoutMs, 600_000, 'nothing changed');
+
+  await h.admin.setTimeouts('desk', { idle_timeout: 300, boot_timeout: 180 });
+  t.same(h.store.stored, {}, "back to the file's values: nothing left to remember");
+});
+
+t.test('timeouts outlive a restart; a file whose value of that key changed wins, the others stay', async (t) => {
+  const h = await setup();
+  await h.admin.setTimeouts('lab', { idle_timeout: 600, max_session: 60 });
+  const again = await setup(h.store);
+  t.same(again.reconciler.config().pools[1]?.limits, { idleTimeoutMs: 600_000, maxSessionMs: 60_000, warnBeforeMs: 60_000 }, 'taken up at start');
+  await again.admin.reload(parseConfig(configText(1, 'idle_timeout = 900'), 'unit.toml'));
+  t.same(again.reconciler.config().pools[1]?.limits, { idleTimeoutMs: 900_000, maxSessionMs: 60_000, warnBeforeMs: 60_000 }, "the file's new idle_timeout wins; max_session stays");
+  t.same(again.store.stored, { lab: { timeouts: { max_session: { seconds: 60, configSeconds: 14_400 } } } });
+  t.match(again.logger.find('pool-override-dropped')[0]?.fields, { pool: 'lab', what: 'idle_timeout', why: "the config file's idle_timeout changed to 900 since it was set" });
+});

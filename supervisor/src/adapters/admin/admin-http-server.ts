@@ -1,14 +1,21 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import type { AdminRequest, AdminResponse } from '../../ports/admin-http.js';
+import type { AdminRequest, AdminResponse, AdminUpload } from '../../ports/admin-http.js';
 import { TabulaError } from '../../domain/errors.js';
 import type { Disposable } from '../../ports/disposable.js';
+import { writeHashed } from '../hashed-write.js';
 import { listenServer, send, TEXT_TYPE } from '../http/listen.js';
 import type { Asset } from './static-assets.js';
 
-/** Bodies are a few fields of JSON; anything bigger is not the page. */
+/** Bodies are a few fields of JSON; anything bigger is not the page (but for an upload, which is streamed). */
 const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * A connection silent this long is closed. An image upload takes as long as it
+ * takes, so there is no limit on a whole request (Node's requestTimeout), only
+ * on silence; event streams say something every 25 s.
+ */
+const IDLE_MS = 5 * 60_000;
 
 /**
  * For every response: the page runs only its own scripts and styles, is never
@@ -47,6 +54,8 @@ export function listenAdminHttp(host: string, port: number, site: AdminSite): Pr
 }
 
 function start(server: Server, host: string | undefined, port: number, site: AdminSite, what: string): Promise<Listening> {
+  server.requestTimeout = 0;
+  server.timeout = IDLE_MS;
   // Checked on the TCP connection, before TLS or HTTP: nothing is answered on the station LAN.
   server.on('connection', (socket: Socket) => {
     const local = plainIpv4(socket.localAddress);
@@ -78,9 +87,10 @@ function serve(req: IncomingMessage, res: ServerResponse, site: AdminSite, secur
 }
 
 async function api(req: IncomingMessage, res: ServerResponse, url: URL, site: AdminSite, secure: boolean): Promise<void> {
-  let body: string;
+  const upload = req.method === 'POST' && mediaType(req) === 'application/octet-stream' ? uploadOf(req) : undefined;
+  let body = '';
   try {
-    body = await readBody(req);
+    if (upload === undefined) body = await readBody(req);
   } catch (e) {
     const err = e instanceof TabulaError ? e : new TabulaError('invalid-argument', 'the request body could not be read');
     // The rest of the body is not read: the connection goes once the answer is out.
@@ -89,8 +99,41 @@ async function api(req: IncomingMessage, res: ServerResponse, url: URL, site: Ad
   }
   const headers: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-  const response = await site.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body, remote: plainIpv4(req.socket.remoteAddress), secure });
+  const response = await site.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body, remote: plainIpv4(req.socket.remoteAddress), secure, ...(upload ? { upload: upload.port } : {}) });
+  if (upload !== undefined && !upload.read()) {
+    // Refused before its body was read: the rest of it is not waited for.
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => req.destroy());
+  }
   reply(req, res, response);
+}
+
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** The body of an upload, for the route to stream into a file once it has accepted the request. */
+function uploadOf(req: IncomingMessage): { port: AdminUpload; read: () => boolean } {
+  const header = req.headers['content-length'];
+  const declared = header === undefined || !/^\d+$/.test(header) ? undefined : Number(header);
+  let read = false;
+  const writeTo: AdminUpload['writeTo'] = async (path, progress, signal) => {
+    if (read) throw new TabulaError('invalid-argument', 'the request body was taken already');
+    read = true;
+    let got = 0;
+    try {
+      const count = (n: number) => {
+        got += n;
+        progress(n);
+      };
+      return await writeHashed(req, path, count, signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      if (req.complete) throw new TabulaError('disk-failed', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+      throw new TabulaError('disk-failed', `the upload was cut short: ${got} of ${declared ?? 'unknown'} bytes arrived before the connection ended`, { cause: e });
+    }
+  };
+  return { port: { length: declared !== undefined && Number.isSafeInteger(declared) ? declared : undefined, writeTo }, read: () => read };
 }
 
 function reply(req: IncomingMessage, res: ServerResponse, response: AdminResponse): void {

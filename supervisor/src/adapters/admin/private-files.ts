@@ -1,11 +1,14 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TabulaError } from '../../domain/errors.js';
 import type { CredentialStore } from '../../ports/admin-credentials.js';
 
 /** The admin page's directory (STATE_DIR/admin): root's only, whatever umask the service runs with. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   try {
+    // The state directory above it is made passable, not private: QEMU reaches the pools' disks and the images through it
+    // (on a first start without a golden image, this is the first directory made there).
+    await mkdir(dirname(dir), { recursive: true, mode: 0o711 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, 0o700);
   } catch (e) {

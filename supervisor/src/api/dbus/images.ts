@@ -25,6 +25,7 @@ export function imageDict(v: ImageView): Record<string, dbus.Variant> {
     PreviousOf: new dbus.Variant('as', [...v.previousOf]),
     LiveVms: new dbus.Variant('u', v.liveVms),
     Problem: str(v.problem),
+    Sha256: str(v.sha256),
     Copied: bytes(v.importing?.copied),
     Total: bytes(v.importing?.total),
   });

@@ -1,4 +1,6 @@
+import type dbus from 'dbus-next';
 import { ActingInterface, defineGetters, readOnly } from './snapshot.js';
+import { TIMEOUT_PROPS, timeoutsOfDict } from './timeouts.js';
 
 export interface PoolActions {
   drain(): Promise<void>;
@@ -6,6 +8,8 @@ export interface PoolActions {
   resize(size: number): Promise<void>;
   useImage(name: string): Promise<void>;
   rollbackImage(): Promise<void>;
+  /** Some of the pool's timeouts, in seconds by their config keys. */
+  setTimeouts(changes: Record<string, number>): Promise<void>;
 }
 
 const POOL_PROPS = {
@@ -19,6 +23,7 @@ const POOL_PROPS = {
   GoldenImage: 's',
   PreviousGoldenImage: 's',
   GoldenImageConfirmed: 'b',
+  ...TIMEOUT_PROPS,
 };
 
 export class PoolObject extends ActingInterface<PoolActions> {
@@ -37,6 +42,9 @@ export class PoolObject extends ActingInterface<PoolActions> {
   RollbackImage(): Promise<void> {
     return this.admin('manage', (a) => a.rollbackImage());
   }
+  SetTimeouts(timeouts: Record<string, dbus.Variant>): Promise<void> {
+    return this.admin('manage', (a) => a.setTimeouts(timeoutsOfDict(timeouts)));
+  }
 }
 defineGetters(PoolObject, Object.keys(POOL_PROPS));
 PoolObject.configureMembers({
@@ -47,6 +55,7 @@ PoolObject.configureMembers({
     Resize: { inSignature: 'u', outSignature: '' },
     UseImage: { inSignature: 's', outSignature: '' },
     RollbackImage: { inSignature: '', outSignature: '' },
+    SetTimeouts: { inSignature: 'a{sv}', outSignature: '' },
   },
 });
 

@@ -1,7 +1,7 @@
 import dbus from 'dbus-next';
 import type { SupervisorStatus, WipeReport } from '../../app/reconciler.js';
 import type { SessionStarted } from '../../app/dispatcher.js';
-import type { GoldenImageView } from '../../app/golden-images.js';
+import type { ImportedImage, UploadRequest } from '../../app/image-import.js';
 import type { PoolHistorySnapshot } from '../../app/pool-history.js';
 import { TabulaError } from '../../domain/errors.js';
 import { durations, type SessionLogEntry } from '../../domain/session-log.js';
@@ -13,6 +13,7 @@ import { BUS_NAME, errorName, nameOfElement, POOL_IFACE, poolPath, ROOT_IFACE, R
 import { PoolObject, SessionObject, VmObject } from './objects.js';
 import { RootObject, type RootActions } from './root-object.js';
 import type { Gate } from './snapshot.js';
+import { timeoutProps } from './timeouts.js';
 
 export interface SupervisorApi {
   status(): SupervisorStatus;
@@ -32,16 +33,19 @@ export interface SupervisorApi {
   drain(pool: string): Promise<void>;
   undrain(pool: string): Promise<void>;
   resize(pool: string, size: number): Promise<void>;
+  /** Some of a pool's timeouts, in seconds by their config keys (idle_timeout, …); refused naming the key and its bounds. */
+  setTimeouts(pool: string, changes: Readonly<Record<string, unknown>>): Promise<void>;
   reloadConfig(): Promise<void>;
   factoryReset(keepImages: boolean, confirm: string): Promise<void>;
   /** Per pool and minute over the last day: depth (clean VMs) and hand-off waits (the admin page's plots). */
   history?(): PoolHistorySnapshot;
-  /** Each pool's golden image, read-only (the admin page's images page). */
-  goldenImages?(): Promise<GoldenImageView[]>;
   /** The image store: import, list, and per pool use and rollback; absent where there is none. */
   readonly images?: RootActions['images'] & {
     use(pool: string, name: string): Promise<void>;
     rollback(pool: string): Promise<void>;
+    /** An image uploaded from the admin page, written straight into the store; `checkUpload` refuses one before it is sent. */
+    upload(req: UploadRequest): Promise<ImportedImage>;
+    checkUpload(name: string, bytes: number): Promise<void>;
   };
   /** Who may call admin methods (root; others as polkit says). */
   readonly authorizer: Authorizer;
@@ -181,6 +185,7 @@ export class SupervisorService {
         resize: (size: number) => this.#api.resize(name, size),
         useImage: (image: string) => this.#images().use(name, image),
         rollbackImage: () => this.#images().rollback(name),
+        setTimeouts: (changes: Record<string, number>) => this.#api.setTimeouts(name, changes),
       };
       this.#object(this.#pools, name, poolPath, () => new PoolObject(POOL_IFACE, actions, this.#gate)).update({
         Name: name,
@@ -193,6 +198,7 @@ export class SupervisorService {
         GoldenImage: pool.image?.goldenImage ?? '',
         PreviousGoldenImage: pool.image?.previousGoldenImage ?? '',
         GoldenImageConfirmed: pool.image?.goldenConfirmed ?? true,
+        ...timeoutProps(pool.timeouts),
       });
     }
     for (const session of sessions) {

@@ -130,13 +130,15 @@ async function controlSession(conn: StationConnection, live: LiveSession, log: R
   });
   let connectedAt = live.connectedAt;
   let warned: SessionDeadline | undefined;
-  const limits = deps.limitsOf(live.pool);
+  /** Read each time: staff or a reload may change them while the session is under way. */
+  const limitsNow = () => deps.limitsOf(live.pool);
   /** The limit that will end the session, as far as this channel knows. */
-  const deadline = (): SessionDeadline | undefined =>
+  const deadline = (limits: SessionLimits | undefined): SessionDeadline | undefined =>
     connectedAt === undefined || limits === undefined ? undefined : sessionDeadline({ id: live.id, station: conn.remoteAddress, protocol: 'v1', handedAt: connectedAt, connectedAt }, limits, deps.activity.lastInput(live.id));
   /** Tells the station of a coming end once, and that it is off when input moved it away. */
   const warnIfDue = () => {
-    const d = deadline();
+    const limits = limitsNow();
+    const d = deadline(limits);
     const now = deps.now();
     if (d !== undefined && limits !== undefined && now >= warnAt(d, limits)) {
       if (warned?.at !== d.at || warned.reason !== d.reason) conn.write(`WARN session=${live.id} reason=${d.reason} seconds=${Math.max(0, Math.ceil((d.at - now) / 1000))}`);
@@ -148,7 +150,8 @@ async function controlSession(conn: StationConnection, live: LiveSession, log: R
   };
   /** How long until the loop must look at the time again: the next ping or warning. */
   const nextWait = () => {
-    const d = deadline();
+    const limits = limitsNow();
+    const d = deadline(limits);
     const toWarn = d === undefined || limits === undefined || warned !== undefined ? Infinity : warnAt(d, limits) - deps.now();
     return Math.max(50, Math.min(deps.pingEveryMs, toWarn));
   };

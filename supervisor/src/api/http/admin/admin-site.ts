@@ -8,6 +8,7 @@ import type { AdminApi } from './admin-api.js';
 import { AdminAuth } from './admin-auth.js';
 import { authRoutes } from './auth-routes.js';
 import { EventHub } from './events.js';
+import { imageRoutes } from './image-routes.js';
 import type { AdminRequest, AdminResponse } from './http.js';
 import { LoginSessions } from './login-sessions.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -38,7 +39,11 @@ export class AdminSiteApi {
     this.#sessions = new LoginSessions(clock, deps.newSecret, { idleMs: deps.idleMs });
     this.#events = new EventHub(api, clock);
     const auth = new AdminAuth({ hasher: deps.hasher, store: deps.store, sessions: this.#sessions, throttle: new LoginThrottle(clock), logger });
-    const routes = [...authRoutes(auth, this.#sessions, this.#events), ...apiRoutes({ api, events: this.#events, clock, renderCsv: deps.renderCsv, maxPoolSize: deps.maxPoolSize })];
+    const routes = [
+      ...authRoutes(auth, this.#sessions, this.#events),
+      ...apiRoutes({ api, events: this.#events, clock, renderCsv: deps.renderCsv, maxPoolSize: deps.maxPoolSize }),
+      ...imageRoutes(api),
+    ];
     this.#router = new AdminRouter(routes, { sessions: this.#sessions, logger });
   }
 

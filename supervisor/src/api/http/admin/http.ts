@@ -20,6 +20,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // The request was fine; the config file it asked to load is not.
   'config-invalid': 422,
   'config-unreadable': 422,
+  // Likewise the image it sent or named.
+  'golden-image-invalid': 422,
+  'golden-image-missing': 422,
+  'disk-full': 507,
   'libvirt-unavailable': 503,
   'bus-unavailable': 503,
   timeout: 504,

@@ -23,6 +23,8 @@ export interface Route {
   readonly open?: boolean;
   /** An admin action: logged once when done (`admin-action action=…`) with the fields it returns. */
   readonly action?: string;
+  /** Its body is a file (application/octet-stream, streamed: `req.upload`), not JSON. */
+  readonly upload?: boolean;
   handle(ctx: RouteContext): Promise<AdminResponse | { readonly response: AdminResponse; readonly log: Fields }>;
 }
 
@@ -53,7 +55,7 @@ export class AdminRouter {
     const route = same.find((r) => r.method === method);
     if (route === undefined) return failure(new TabulaError('invalid-argument', `${req.method} is not allowed on ${req.path}`), 405, { Allow: same.map((r) => r.method).join(', ') });
     if (route.method === 'POST') {
-      const refused = postRefusal(req);
+      const refused = postRefusal(req, route.upload ? 'application/octet-stream' : 'application/json');
       if (refused !== undefined) return refused;
     }
     const login = this.#deps.sessions.use(cookieValue(req.headers['cookie'], SESSION_COOKIE));
@@ -88,13 +90,14 @@ function statusFor(err: TabulaError, route: Route): number | undefined {
 }
 
 /**
- * A POST must say it is JSON and come from this origin: a form on another
- * site can send neither (browsers preflight a JSON POST across origins, and
- * nothing here answers a preflight).
+ * A POST must say it is JSON (or, for an upload, a file) and come from this
+ * origin: a form on another site can send neither (browsers preflight such a
+ * POST across origins, and nothing here answers a preflight); the CSRF header
+ * is checked besides.
  */
-function postRefusal(req: AdminRequest): AdminResponse | undefined {
+function postRefusal(req: AdminRequest, wanted: string): AdminResponse | undefined {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') return refusal('invalid-argument', 'a POST must carry Content-Type: application/json', 415);
+  if (type !== wanted) return refusal('invalid-argument', `a POST to ${req.path} must carry Content-Type: ${wanted}`, 415);
   const origin = req.headers['origin'];
   if (origin !== undefined) {
     let host: string;

@@ -6,7 +6,7 @@ import type { AdminApi } from './admin-api.js';
 import type { EventHub } from './events.js';
 import { json, type AdminResponse } from './http.js';
 import type { Route, RouteContext } from './router.js';
-import { filled, flag, matches, poolName, sessionFilter, text, wholeNumber, type Body } from './validate.js';
+import { filled, flag, matches, poolName, sessionFilter, text, timeouts, wholeNumber, type Body } from './validate.js';
 import { overviewOf, sessionEntryView } from './views.js';
 
 export interface ApiRoutesDeps {
@@ -22,10 +22,10 @@ export interface ApiRoutesDeps {
 /** The sessions page shows this many of the newest entries; the CSV has them all. */
 export const SESSIONS_SHOWN = 2000;
 
-const ok = (value: unknown = {}) => json(200, value);
+export const ok = (value: unknown = {}) => json(200, value);
 
 /** An admin action: one SupervisorApi call with the body's checked arguments; what to log comes back with the answer. */
-function action(path: string, name: string, run: (body: Body) => Promise<{ log: Fields; value?: unknown }>): Route {
+export function action(path: string, name: string, run: (body: Body) => Promise<{ log: Fields; value?: unknown }>): Route {
   return {
     method: 'POST',
     path,
@@ -37,7 +37,7 @@ function action(path: string, name: string, run: (body: Body) => Promise<{ log: 
   };
 }
 
-function get(path: string, handle: (ctx: RouteContext) => Promise<AdminResponse>): Route {
+export function get(path: string, handle: (ctx: RouteContext) => Promise<AdminResponse>): Route {
   return { method: 'GET', path, handle };
 }
 
@@ -72,10 +72,6 @@ export function apiRoutes({ api, events, clock, renderCsv, maxPoolSize }: ApiRou
     get('/api/history', async () => {
       if (!api.history) throw new TabulaError('not-found', 'this supervisor keeps no history');
       return ok(api.history());
-    }),
-    get('/api/images', async () => {
-      if (!api.goldenImages) throw new TabulaError('not-found', 'this supervisor does not list golden images');
-      return ok({ images: await api.goldenImages() });
     }),
     get('/api/whitelist', async () => ok({ entries: whitelist().list() })),
 
@@ -112,6 +108,12 @@ export function apiRoutes({ api, events, clock, renderCsv, maxPoolSize }: ApiRou
       const size = wholeNumber(b, 'size', 0, maxPoolSize);
       await api.resize(pool, size);
       return { log: { pool, size } };
+    }),
+    action('/api/pools/timeouts', 'set-timeouts', async (b) => {
+      const pool = poolName(b);
+      const changes = timeouts(b);
+      await api.setTimeouts(pool, changes);
+      return { log: { pool, ...changes } };
     }),
     action('/api/reload', 'reload-config', async () => {
       await api.reloadConfig();

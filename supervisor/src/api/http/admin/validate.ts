@@ -1,4 +1,5 @@
 import { TabulaError } from '../../../domain/errors.js';
+import { isTimeoutKey, TIMEOUT_KEYS, timeoutProblem, type PoolTimeouts } from '../../../domain/pool-timeouts.js';
 import type { SessionLogEntry } from '../../../domain/session-log.js';
 
 // What each request must carry, checked before anything is called: every
@@ -54,6 +55,21 @@ export function poolName(body: Body, key = 'pool'): string {
   const v = text(body, key, 64);
   if (!POOL_NAME.test(v)) throw bad(`"${key}": ${JSON.stringify(v)} is not a pool name`);
   return v;
+}
+
+/**
+ * The timeouts a request sets (seconds, by their config keys; those left out
+ * or null stay as they are): at least one, each within its bounds, the first
+ * problem named by its key so the page can show it next to the field.
+ */
+export function timeouts(body: Body): Partial<PoolTimeouts> {
+  const given = Object.entries(body).filter(([k, v]) => isTimeoutKey(k) && v !== null && v !== undefined);
+  if (given.length === 0) throw bad(`no timeout given: set one or more of ${TIMEOUT_KEYS.join(', ')}`);
+  for (const [k, v] of given) {
+    const problem = isTimeoutKey(k) ? timeoutProblem(k, v) : undefined;
+    if (problem !== undefined) throw bad(problem);
+  }
+  return Object.fromEntries(given) as Partial<PoolTimeouts>;
 }
 
 /** What the sessions page asks of the session log. */

@@ -1,5 +1,6 @@
 import type { SessionStarted } from '../../../app/dispatcher.js';
 import type { SupervisorStatus } from '../../../app/reconciler.js';
+import { describeBounds, TIMEOUT_BOUNDS, TIMEOUT_KEYS } from '../../../domain/pool-timeouts.js';
 import { durations, type SessionLogEntry } from '../../../domain/session-log.js';
 import { liveSessions } from '../../../domain/status.js';
 
@@ -20,6 +21,8 @@ export function overviewOf(status: SupervisorStatus) {
       healthReason: p.healthReason,
       drained: p.drained,
       counts: p.counts,
+      ...(p.image === undefined ? {} : { image: p.image }),
+      ...(p.timeouts === undefined ? {} : { timeouts: p.timeouts }),
       vms: p.vms.map((vm) => ({
         name: vm.name,
         slot: vm.slot,
@@ -30,6 +33,8 @@ export function overviewOf(status: SupervisorStatus) {
       })),
     })),
     sessions: liveSessions(status.pools),
+    /** What the settings page's timeout fields accept, and how to say it (the supervisor checks again). */
+    timeoutBounds: Object.fromEntries(TIMEOUT_KEYS.map((k) => [k, { ...TIMEOUT_BOUNDS[k], text: describeBounds(TIMEOUT_BOUNDS[k]) }])),
   };
 }
 
