@@ -9,14 +9,11 @@ import { filled, poolName } from './validate.js';
 // straight into the store, and per pool the switch and the rollback. Each is
 // one call of the same API as D-Bus (api.images).
 
-/** Where an upload may name its image instead of ?name= (the page uses the query). */
-export const IMAGE_NAME_HEADER = 'x-tabula-image-name';
-
 const bad = (message: string) => new TabulaError('invalid-argument', message);
 
-/** The name an upload gives its image: ?name=, else the X-Tabula-Image-Name header (the importer checks it is safe). */
-export function uploadName(req: Pick<AdminRequest, 'query' | 'headers'>): string {
-  const name = (req.query.get('name') ?? req.headers[IMAGE_NAME_HEADER] ?? '').trim();
+/** The name an upload gives its image, ?name= (the importer checks it is safe). */
+export function uploadName(req: Pick<AdminRequest, 'query'>): string {
+  const name = (req.query.get('name') ?? '').trim();
   if (name === '') throw bad('the upload names no image: give ?name=NAME');
   if (name.length > 100) throw bad('the image name is too long (at most 100 characters)');
   return name;
